@@ -1,0 +1,100 @@
+// Host side of the CPU LIF kernels: argument checks, dtype and variant dispatch, pybind11 binding.
+// The Python launcher (snnkern/backends/cpu.py) validates user input; these checks guard the
+// contract between launcher and kernel and raise ValueError through pybind11.
+#include <pybind11/pybind11.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "lif_cpu_kernel.h"
+#include "static_switch.h"
+
+namespace py = pybind11;
+using snnkern::LifArgs;
+
+namespace {
+
+void require(bool ok, const std::string& message) {
+  if (!ok) throw std::invalid_argument(message);
+}
+
+void check_common(const LifArgs& a) {
+  require(a.T >= 1 && a.B >= 1 && a.N >= 1, "T, B and N must be positive");
+  require(a.beta != 0 && a.theta != 0, "beta and theta pointers must be set");
+  require(a.beta_sn == 0 || a.beta_sn == 1, "beta_sn must be 0 or 1");
+  require(a.theta_sn == 0 || a.theta_sn == 1, "theta_sn must be 0 or 1");
+  require(a.reset >= 0 && a.reset <= 2, "reset id must be 0, 1 or 2");
+  require(a.surrogate >= 0 && a.surrogate <= 3, "surrogate id must be in 0..3");
+  require(a.threads >= 1, "threads must be >= 1");
+}
+
+// Calls fn(S{}, A{}) with the storage type S and the compute type A of the dtype id.
+template <typename Fn>
+void dtype_switch(int dtype, Fn&& fn) {
+  switch (dtype) {
+    case snnkern::kFloat32: return fn(float{}, float{});
+    case snnkern::kFloat64: return fn(double{}, double{});
+    case snnkern::kFloat16: return fn(snnkern::f16{}, float{});
+    case snnkern::kBFloat16: return fn(snnkern::bf16{}, float{});
+    default: throw std::invalid_argument("dtype id must be in 0..3");
+  }
+}
+
+void lif_forward(const LifArgs& a) {
+  check_common(a);
+  require(a.x != 0 && a.spikes != 0 && a.v_out != 0, "x, spikes and v_out pointers must be set");
+  dtype_switch(a.dtype, [&](auto s, auto c) {
+    using S = decltype(s);
+    using A = decltype(c);
+    RESET_SWITCH(a.reset, kReset, [&] {
+      BOOL_SWITCH(a.delay, kDelay, [&] {
+        BOOL_SWITCH(a.z != 0, kStoreZ, [&] { snnkern::lif_fwd_cpu<S, A, kReset, kDelay, kStoreZ>(a); });
+      });
+    });
+  });
+}
+
+void lif_backward(const LifArgs& a) {
+  check_common(a);
+  require(a.z != 0 && a.grad_x != 0, "z and grad_x pointers must be set");
+  dtype_switch(a.dtype, [&](auto s, auto c) {
+    using S = decltype(s);
+    using A = decltype(c);
+    RESET_SWITCH(a.reset, kReset, [&] {
+      BOOL_SWITCH(a.delay, kDelay, [&] {
+        BOOL_SWITCH(a.detach, kDetach, [&] {
+          SURROGATE_SWITCH(a.surrogate, kSg, [&] {
+            snnkern::lif_bwd_cpu<S, A, double, kReset, kDelay, kDetach, kSg>(a);
+          });
+        });
+      });
+    });
+  });
+}
+
+bool has_openmp() {
+#ifdef _OPENMP
+  return true;
+#else
+  return false;
+#endif
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_cpu, m) {
+  m.doc() = "snnkern fused LIF kernels for the CPU (raw pointers, no torch headers)";
+  py::class_<LifArgs>(m, "LifArgs")
+      .def(py::init<>())
+#define FIELD(name) .def_readwrite(#name, &LifArgs::name)
+      FIELD(T) FIELD(B) FIELD(N)
+      FIELD(x) FIELD(spikes) FIELD(z) FIELD(v0) FIELD(v_out) FIELD(beta) FIELD(theta)
+      FIELD(grad_spikes) FIELD(grad_state) FIELD(grad_x) FIELD(grad_v0) FIELD(grad_beta) FIELD(grad_theta)
+      FIELD(x_st) FIELD(x_sb) FIELD(s_st) FIELD(s_sb) FIELD(z_st) FIELD(z_sb)
+      FIELD(gs_st) FIELD(gs_sb) FIELD(gx_st) FIELD(gx_sb) FIELD(beta_sn) FIELD(theta_sn)
+      FIELD(slope) FIELD(reset) FIELD(surrogate) FIELD(dtype) FIELD(delay) FIELD(detach) FIELD(threads);
+#undef FIELD
+  m.def("lif_forward", &lif_forward, py::call_guard<py::gil_scoped_release>(), "LIF forward over all T");
+  m.def("lif_backward", &lif_backward, py::call_guard<py::gil_scoped_release>(), "LIF backward over all T");
+  m.def("has_openmp", &has_openmp, "whether this build runs threads with OpenMP");
+}

@@ -1,0 +1,133 @@
+"""Build snnkern: the pybind11 CPU kernels always (if a C++ compiler works), the CUDA kernels when nvcc is
+found. The kernels take raw pointers, so neither build includes torch headers or depends on the installed
+torch version. A failed or skipped build still installs the package; snnkern falls back to the reference
+backend and `snnkern info` says why.
+
+Switches (environment variables):
+  SNNKERN_SKIP_CPU=1     do not build the C++ extension
+  SNNKERN_SKIP_CUDA=1    do not build the CUDA library even when nvcc is found
+  SNNKERN_CPU_FLAGS=...  extra C++ flags, e.g. "-march=native"
+  SNNKERN_BUILD_DEBUG=1  build with -O0 -g
+  CUDA_HOME              where to look for bin/nvcc (else PATH)
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from pybind11.setup_helpers import Pybind11Extension
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+ROOT = Path(__file__).parent
+CSRC = ROOT / "csrc"
+DEBUG = os.environ.get("SNNKERN_BUILD_DEBUG") == "1"
+BUILD_LOG = "_build_log.txt"  # written into the package: what was built, what was skipped and why
+
+
+def _compiles(compiler, flags):
+    """Whether the C++ compiler accepts flags (used to detect OpenMP)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "probe.cpp"
+        src.write_text("#include <omp.h>\nint main() { return omp_get_max_threads() > 0 ? 0 : 1; }\n")
+        try:
+            objs = compiler.compile([str(src)], output_dir=tmp, extra_postargs=flags)
+            compiler.link_executable(objs, str(Path(tmp) / "probe"), extra_postargs=flags)
+            return True
+        except Exception:
+            return False
+
+
+def _find_nvcc():
+    cuda_home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+    if cuda_home and (Path(cuda_home) / "bin" / "nvcc").exists():
+        return str(Path(cuda_home) / "bin" / "nvcc")
+    return shutil.which("nvcc") or (
+        "/usr/local/cuda/bin/nvcc" if Path("/usr/local/cuda/bin/nvcc").exists() else None
+    )
+
+
+class OptionalBuildExt(build_ext):
+    """Builds each extension if it can; records what happened instead of failing the install."""
+
+    def run(self):
+        self.log_lines = []
+        super().run()
+        self._build_cuda()
+        self._write_log()
+
+    def build_extension(self, ext):
+        if os.environ.get("SNNKERN_SKIP_CPU") == "1":
+            self.log_lines.append("cpu: skipped (SNNKERN_SKIP_CPU=1)")
+            return
+        omp = ["-fopenmp"] if _compiles(self.compiler, ["-fopenmp"]) else []
+        ext.extra_compile_args += omp
+        ext.extra_link_args += omp
+        try:
+            super().build_extension(ext)
+            self.log_lines.append(f"cpu: built ({'OpenMP' if omp else 'no OpenMP: single thread'})")
+        except Exception as error:  # no compiler, missing headers: install anyway
+            self.log_lines.append(f"cpu: build failed: {error}")
+            print(f"snnkern: C++ extension not built ({error}); the torch reference will be used",
+                  file=sys.stderr)
+
+    def _build_cuda(self):
+        if os.environ.get("SNNKERN_SKIP_CUDA") == "1":
+            self.log_lines.append("cuda: skipped (SNNKERN_SKIP_CUDA=1)")
+            return
+        sources = sorted(CSRC.glob("*.cu"))
+        nvcc = _find_nvcc()
+        if not sources:
+            self.log_lines.append("cuda: no CUDA sources")
+            return
+        if nvcc is None:
+            self.log_lines.append("cuda: nvcc not found (set CUDA_HOME or put nvcc on PATH)")
+            return
+        out = Path(self.get_ext_fullpath("snnkern._cpu")).parent / "_cuda_kernels.so"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [nvcc, *map(str, sources), "-o", str(out), *cuda_flags()]
+        try:
+            subprocess.run(cmd, check=True, capture_output=True, text=True)
+            self.log_lines.append("cuda: built (" + " ".join(a for a in cuda_flags() if "arch" in a) + ")")
+        except (subprocess.CalledProcessError, OSError) as error:
+            detail = getattr(error, "stderr", "") or str(error)
+            self.log_lines.append(f"cuda: nvcc failed: {detail.strip()[-2000:]}")
+            print(f"snnkern: CUDA kernels not built: {detail[-2000:]}", file=sys.stderr)
+
+    def _write_log(self):
+        path = Path(self.get_ext_fullpath("snnkern._cpu")).parent / BUILD_LOG
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(self.log_lines) + "\n")
+
+
+def cuda_flags():
+    """nvcc flags for the CUDA shared library: sm_80, sm_90 and PTX for newer GPUs."""
+    opt = ["-O0", "-g"] if DEBUG else ["-O3"]
+    return [
+        *opt, "-shared", "-Xcompiler", "-fPIC", "-std=c++17", "--fmad=false", "-lineinfo",
+        "-gencode=arch=compute_80,code=sm_80",
+        "-gencode=arch=compute_90,code=sm_90",
+        "-gencode=arch=compute_90,code=compute_90",
+    ]
+
+
+cpu_flags = (["-O0", "-g"] if DEBUG else ["-O3"]) + [
+    "-ffp-contract=off",  # no fused multiply-add: spikes match the reference bit for bit
+    "-fno-math-errno",
+    *os.environ.get("SNNKERN_CPU_FLAGS", "").split(),
+]
+
+setup(
+    ext_modules=[
+        Pybind11Extension(
+            "snnkern._cpu",
+            sources=[str(p.relative_to(ROOT)) for p in sorted(CSRC.glob("*.cpp"))],
+            include_dirs=[str(CSRC)],
+            extra_compile_args=cpu_flags,
+            cxx_std=17,
+        )
+    ],
+    cmdclass={"build_ext": OptionalBuildExt},
+)
