@@ -26,13 +26,33 @@ enum SurrogateId : int { kFastSigmoid = 0, kSigmoid = 1, kArctan = 2, kTriangle 
 // Storage dtypes the kernels read and write (state and accumulators stay in float32 or float64).
 enum DType : int { kFloat32 = 0, kFloat64 = 1, kFloat16 = 2, kBFloat16 = 3 };
 
+template <typename To, typename From>
+SNN_HD To bit_cast_(From v) {
+  To out;
+  memcpy(&out, &v, sizeof(To));
+  return out;
+}
+
+// exp(x) for x <= 0. float: branch-free so that SIMD loops vectorize (std::exp is a library call);
+// x = n ln2 + r with |r| <= ln2/2, degree-6 Taylor polynomial, relative error < 3e-7; x is clamped at -87
+// (exp(-87) = 1.6e-38, the smallest normal float). double: std::exp.
+SNN_HD double exp_nonpositive(double x) { return std::exp(x); }
+SNN_HD float exp_nonpositive(float x) {
+  x = x < -87.0f ? -87.0f : x;
+  const int32_t n = int32_t(x * 1.44269504088896341f - 0.5f);  // round to nearest (x <= 0)
+  const float nf = float(n);
+  const float r = (x - nf * 0.693145751953125f) - nf * 1.42860682030941723e-6f;  // ln2 split in two
+  const float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+  return p * bit_cast_<float>(uint32_t(n + 127) << 23);
+}
+
 template <int SG, typename A>
 SNN_HD A surrogate_grad(A z, A k) {
   if (SG == kFastSigmoid) {  // 1 / (1 + k|z|)^2   (snnTorch fast_sigmoid; peak 1)
     const A d = A(1) + k * std::fabs(z);
     return A(1) / (d * d);
   } else if (SG == kSigmoid) {  // k sig(kz) (1 - sig(kz)) = k e / (1 + e)^2, e = exp(-k|z|) <= 1
-    const A e = std::exp(-k * std::fabs(z));
+    const A e = exp_nonpositive(-k * std::fabs(z));
     const A d = A(1) + e;
     return k * e / (d * d);
   } else if (SG == kArctan) {  // (k / 2) / (1 + (pi/2 k z)^2)   (snnTorch / SpikingJelly ATan, alpha = k)
@@ -40,21 +60,15 @@ SNN_HD A surrogate_grad(A z, A k) {
     return (k * A(0.5)) / (A(1) + a * a);
   } else {  // triangle: k max(0, 1 - k|z|)   (unit area, half-width 1/k)
     const A w = A(1) - k * std::fabs(z);
-    return w > A(0) ? k * w : A(0);
+    return k * (w > A(0) ? w : A(0));
   }
 }
 
-// Heaviside with H(0) = 0 (snnTorch, Norse); NaN stays NaN so a bad input is never hidden.
+// Heaviside with H(0) = 0 (snnTorch, Norse). A NaN or infinite membrane gives a NaN spike (z * 0), so a
+// bad input is never hidden behind a finite value. Branch-free, so the SIMD loops vectorize.
 template <typename A>
 SNN_HD A spike_of(A z) {
-  return z > A(0) ? A(1) : (z == z ? A(0) : z);
-}
-
-template <typename To, typename From>
-SNN_HD To bit_cast_(From v) {
-  To out;
-  memcpy(&out, &v, sizeof(To));
-  return out;
+  return A(z > A(0)) + z * A(0);
 }
 
 // Half-precision storage types, distinct so that templates dispatch on them.

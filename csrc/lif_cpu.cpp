@@ -56,7 +56,7 @@ void lif_forward(const LifArgs& a) {
 
 void lif_backward(const LifArgs& a) {
   check_common(a);
-  require(a.z != 0 && a.grad_x != 0, "z and grad_x pointers must be set");
+  require(a.z != 0 && a.grad_x != 0 && a.grad_spikes != 0, "z, grad_x and grad_spikes pointers must be set");
   dtype_switch(a.dtype, [&](auto s, auto c) {
     using S = decltype(s);
     using A = decltype(c);
@@ -64,7 +64,7 @@ void lif_backward(const LifArgs& a) {
       BOOL_SWITCH(a.delay, kDelay, [&] {
         BOOL_SWITCH(a.detach, kDetach, [&] {
           SURROGATE_SWITCH(a.surrogate, kSg, [&] {
-            snnkern::lif_bwd_cpu<S, A, double, kReset, kDelay, kDetach, kSg>(a);
+            snnkern::lif_bwd_cpu<S, A, kReset, kDelay, kDetach, kSg>(a);
           });
         });
       });

@@ -31,8 +31,8 @@ def surrogate_grad(name: str, z: torch.Tensor, k) -> torch.Tensor:
 
 
 def heaviside(z: torch.Tensor) -> torch.Tensor:
-    """H(z) = 1 where z > 0, 0 where z <= 0, NaN where z is NaN."""
-    return torch.where(torch.isnan(z), z, (z > 0).to(z.dtype))
+    """H(z) = 1 where z > 0, 0 where z <= 0, NaN where z is NaN or infinite (never a silent finite value)."""
+    return (z > 0).to(z.dtype) + z * 0
 
 
 class SpikeFunction(torch.autograd.Function):

@@ -2,7 +2,6 @@
 and the launchers forward(...) / backward(...) called by the custom ops in snnkern/ops.py.
 "torch" is the reference (snnkern/reference.py) and runs through autograd instead of the ops.
 """
-import importlib
 from pathlib import Path
 from types import ModuleType
 from typing import Optional
@@ -24,9 +23,9 @@ def build_note(component: str) -> Optional[str]:
 
 
 def get(name: str) -> ModuleType:
-    if name not in KERNEL_BACKENDS:
+    if name not in _MODULES:
         raise ValueError(f"backend must be one of {('auto', *KERNEL_BACKENDS, 'torch')}, got {name!r}")
-    return importlib.import_module(f"{__name__}.{name}")
+    return _MODULES[name]
 
 
 def status(name: str) -> Optional[str]:
@@ -52,3 +51,8 @@ def resolve(name: str, device: torch.device) -> str:
     if device.type not in module.DEVICE_TYPES:
         raise ValueError(f"backend {name!r} runs on {' or '.join(module.DEVICE_TYPES)} tensors; x is on {device}")
     return name
+
+
+from . import cpu, cuda, triton  # noqa: E402  (they import build_note from this module)
+
+_MODULES = {"cpu": cpu, "triton": triton, "cuda": cuda}

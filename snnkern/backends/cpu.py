@@ -69,8 +69,9 @@ def backward(grad_spikes, grad_state, z, v0, beta, theta, slope, slope_tensor, r
         torch.empty((B, N) if need else (0,), dtype=cdt) for need in (need_v0, need_beta, need_theta))
     a = _args(z, beta, theta, v0, slope, slope_tensor, reset, delay, detach, surrogate)
     a.z, a.z_st, a.z_sb = z.data_ptr(), z.stride(0), z.stride(1)
-    if grad_spikes is not None:
-        a.grad_spikes, a.gs_st, a.gs_sb = grad_spikes.data_ptr(), grad_spikes.stride(0), grad_spikes.stride(1)
+    if grad_spikes is None:  # only the final state is used
+        grad_spikes = torch.zeros_like(z)
+    a.grad_spikes, a.gs_st, a.gs_sb = grad_spikes.data_ptr(), grad_spikes.stride(0), grad_spikes.stride(1)
     a.grad_state = _ptr(grad_state)
     a.grad_x, a.gx_st, a.gx_sb = grad_x.data_ptr(), grad_x.stride(0), grad_x.stride(1)
     a.grad_v0 = grad_v0.data_ptr() if need_v0 else 0
