@@ -275,8 +275,8 @@ def test_rng_distributions():
     u = rng.uniform(keys, counters, 50)
     assert 0.0 < u.min() and u.max() < 1.0
     assert u.mean().item() == pytest.approx(0.5, abs=0.003)
-    z = rng.normal(keys, counters, 50)
-    assert z.dtype == torch.float32
+    z = rng.normal(keys, counters, 50, torch.ones(100))
+    assert z.dtype == torch.float32 and z.shape == (100, 1000)
     assert z.mean().item() == pytest.approx(0.0, abs=0.01)
     assert z.std().item() == pytest.approx(1.0, abs=0.01)
     assert (z.abs() > 3).double().mean().item() == pytest.approx(0.0027, abs=0.0007)

@@ -184,12 +184,12 @@ class QuadrotorBatch:
         if not self.obs_noise:
             return true_obs.clone()
         keys, draws = (self._keys, self._draws) if lanes is None else (self._keys[lanes], self._draws[lanes])
-        noise = rng.normal(keys, draws, OBS_SIZE // 2).T * self._noise_std
+        noise = rng.normal(keys, draws, OBS_SIZE // 2, self._noise_std)
         if lanes is None:
             self._draws += OBS_SIZE // 2
         else:
             self._draws[lanes] += OBS_SIZE // 2
-        return noise.add_(true_obs)
+        return torch.add(true_obs, noise.T)
 
     def _check_reset(self) -> None:
         if self._keys is None:

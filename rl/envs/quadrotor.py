@@ -121,11 +121,10 @@ class _Constants(NamedTuple):
     half: torch.Tensor
     one: torch.Tensor
     two: torch.Tensor
-    steps: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # dt / 2, dt, dt / 6
 
 
 @functools.lru_cache(maxsize=64)
-def _constants(params: QuadrotorParams, dt: float, dtype: torch.dtype, device: torch.device) -> _Constants:
+def _constants(params: QuadrotorParams, dtype: torch.dtype, device: torch.device) -> _Constants:
     def scalar(value: float) -> torch.Tensor:
         return torch.tensor(value, dtype=dtype, device=device)
 
@@ -142,12 +141,12 @@ def _constants(params: QuadrotorParams, dt: float, dtype: torch.dtype, device: t
         half=scalar(0.5),
         one=scalar(1.0),
         two=scalar(2.0),
-        steps=(scalar(dt / 2), scalar(dt), scalar(dt / 6)),
     )
 
 
-def _derivative(s: torch.Tensor, u_cmd: torch.Tensor, k: _Constants) -> torch.Tensor:
-    """Time derivative of the state ``s`` ``[17, n]`` under motor commands ``u_cmd`` ``[4, n]``.
+def _derivative(s: torch.Tensor, u_cmd: torch.Tensor, k: _Constants, out: torch.Tensor) -> torch.Tensor:
+    """Write into ``out`` ``[17, n]`` the time derivative of the state ``s`` ``[17, n]`` under motor
+    commands ``u_cmd`` ``[4, n]``.
 
     Equations (L2F ``operations_generic.h``), with thrusts T_i = f(u_i):
       dp/dt = v
@@ -170,29 +169,28 @@ def _derivative(s: torch.Tensor, u_cmd: torch.Tensor, k: _Constants) -> torch.Te
     omega_1, omega_2 = omega.roll(-1, 0), omega.roll(-2, 0)  # (y, z, x), (z, x, y)
     spin = qv * omega
     cross = qv.roll(-1, 0) * omega_2 - qv.roll(-2, 0) * omega_1  # qv x omega
-    dq_w = (spin[0] + spin[1] + spin[2]) * -k.half
-    dq_v = (qw * omega + cross) * k.half
+    out[POSITION] = s[VELOCITY]
+    torch.mul(spin[0] + spin[1] + spin[2], -k.half, out=out[3])
+    torch.mul(qw * omega + cross, k.half, out=out[4:7])
     body_z = torch.stack([qx * qz + qw * qy, qy * qz - qw * qx, -(qx * qx + qy * qy)]) * k.two
     body_z[2] += k.one
-    dv = body_z * effect[0]
-    dv[2] -= k.gravity
-    domega = effect[1:] + k.gyroscopic * (omega_1 * omega_2)
-    du = (u_cmd - u) * k.inverse_time_constant
-    return torch.cat([s[VELOCITY], dq_w[None], dq_v, dv, domega, du])
+    torch.mul(body_z, effect[0], out=out[VELOCITY])
+    out[9] -= k.gravity
+    torch.add(effect[1:], k.gyroscopic * (omega_1 * omega_2), out=out[ANGULAR_VELOCITY])
+    torch.mul(u_cmd - u, k.inverse_time_constant, out=out[MOTORS])
+    return out
 
 
 def _rk4(s: torch.Tensor, u_cmd: torch.Tensor, params: QuadrotorParams, dt: float) -> torch.Tensor:
     """One RK4 step of ``s`` ``[17, n]``, quaternion renormalised, motor state clamped: new ``[17, n]``."""
-    k = _constants(params, dt, s.dtype, s.device)
-    half_dt, full_dt, sixth_dt = k.steps
-    k1 = _derivative(s, u_cmd, k)
-    stage = torch.mul(k1, half_dt).add_(s)
-    k2 = _derivative(stage, u_cmd, k)
-    torch.mul(k2, half_dt, out=stage).add_(s)
-    k3 = _derivative(stage, u_cmd, k)
-    torch.mul(k3, full_dt, out=stage).add_(s)
-    k4 = _derivative(stage, u_cmd, k)
-    nxt = k1.add_(k2.add_(k3).mul_(k.two)).add_(k4).mul_(sixth_dt).add_(s)  # s + dt/6 (k1 + 2 k2 + 2 k3 + k4)
+    k = _constants(params, s.dtype, s.device)
+    k1, k2, stage = torch.empty_like(s), torch.empty_like(s), torch.empty_like(s)
+    _derivative(s, u_cmd, k, k1)
+    _derivative(torch.add(s, k1, alpha=dt / 2, out=stage), u_cmd, k, k2)
+    k3 = _derivative(torch.add(s, k2, alpha=dt / 2, out=stage), u_cmd, k, torch.empty_like(s))
+    k2.add_(k3)
+    k4 = _derivative(torch.add(s, k3, alpha=dt, out=stage), u_cmd, k, k3)
+    nxt = torch.add(s, k1.add_(k2, alpha=2.0).add_(k4), alpha=dt / 6, out=stage)  # dt/6 (k1 + 2 k2 + 2 k3 + k4)
     q = nxt[QUATERNION]
     square = q * q
     q /= torch.sqrt(square[0] + square[1] + square[2] + square[3])

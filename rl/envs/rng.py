@@ -3,14 +3,15 @@
 Lane ``i`` of an environment seeded ``s`` draws from the stream of seed ``s + i`` (gymnasium's
 ``SyncVectorEnv`` convention), so a lane behaves the same whatever the number of lanes, and a vector
 env equals ``N`` single envs seeded ``s, s + 1, ...``. Each stream is SplitMix64 (Steele et al.,
-2014): draw ``c = 1, 2, ...`` of seed ``s`` is ``mix(key + c * GOLDEN)`` with ``key = mix(s)``. It is computed
-with batched ``int64`` torch ops (multiplication wraps modulo 2^64 on CPU and CUDA), so a step costs
+2014): draw ``c = 1, 2, ...`` of seed ``s`` is ``mix(key + c * GOLDEN)`` with ``key = mix(s)``.
+It is computed with batched ``int64`` torch ops (multiplication wraps modulo 2^64 on CPU and CUDA), so a step costs
 a few tensor ops for all lanes; per-lane ``torch.Generator`` objects would need a Python loop over
 lanes, and one shared generator would make a lane's draws depend on the other lanes.
 
-Each 64-bit draw gives two 24-bit uniforms (float32 resolution). Transcendental functions run in
-float64 and are rounded to the caller's dtype, so results do not depend on whether torch's SIMD or
-scalar code path handled a lane.
+Each 64-bit draw gives two 24-bit uniforms (float32 resolution). ``uniform`` returns float64 so
+that callers can run transcendental functions in float64 and round; ``normal`` (the per-step
+observation noise, where speed matters) runs in float32. Torch's CPU kernels treat every element
+of a tensor the same way, so a lane's numbers do not depend on the batch size (tested bit for bit).
 """
 
 import math
@@ -58,13 +59,18 @@ def uniform(keys: torch.Tensor, counters: torch.Tensor, count: int) -> torch.Ten
     return (halves.to(torch.float64) + 0.5) * _U24
 
 
-def normal(keys: torch.Tensor, counters: torch.Tensor, count: int) -> torch.Tensor:
-    """``2 * count`` standard normals per stream (Box-Muller) from ``count`` draws: float32.
+def normal(keys: torch.Tensor, counters: torch.Tensor, count: int, scale: torch.Tensor) -> torch.Tensor:
+    """``2 * count`` normals per stream (Box-Muller) from ``count`` draws, row i scaled by ``scale[i]``
+    (float32 ``[2 * count]``): float32 ``[2 * count, n]``.
 
-    Unlike ``uniform`` this runs in float32 for speed, so a value may differ in its last bit between
-    lanes that torch's SIMD and scalar code paths computed (at most a few 1e-7 relative).
+    Unlike ``uniform`` this runs in float32 for speed: draw c gives the radius from its high 24 bits
+    and the angle from its low 24 bits, rows c (cosine) and count + c (sine).
     """
     bits = draw_bits(keys, counters, count)
-    radius = torch.log((_shr(bits, 40).float() + 0.5) * _U24).mul_(-2.0).sqrt_()
-    angle = ((_shr(bits, 16) & 0xFFFFFF).float() + 0.5).mul_(2.0 * math.pi * _U24)
-    return torch.cat([radius * torch.cos(angle), radius.mul_(torch.sin_(angle))])
+    high = ((bits >> 40) + 2**23).float().add_(0.5).mul_(_U24)  # > 0; the arithmetic shift gives -2^23 .. 2^23 - 1
+    radius = torch.log_(high).mul_(-2.0).sqrt_()
+    angle = (bits & 0xFFFFFF).float().add_(0.5).mul_(2.0 * math.pi * _U24)
+    out = torch.empty(2 * count, keys.shape[0], device=keys.device)
+    torch.mul(torch.cos(angle), radius, out=out[:count])
+    torch.mul(angle.sin_(), radius, out=out[count:])
+    return out.mul_(scale[:, None])

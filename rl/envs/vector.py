@@ -17,7 +17,45 @@ RENDER_MODES = ["rgb_array"]
 RENDER_FPS = 100
 
 
-class QuadrotorVectorEnv(gymnasium.vector.VectorEnv):
+class _DroneView:
+    """What both gymnasium envs share: the batched core, the reward curriculum, and the rendering of
+    lane 0 with its trail (kept only when ``render_mode`` is set)."""
+
+    def _setup(self, num_envs: int, autoreset: bool, render_mode: str | None, **batch_kwargs) -> None:
+        self.batch = QuadrotorBatch(num_envs, autoreset=autoreset, **batch_kwargs)
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise ValueError(f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}")
+        self.render_mode = render_mode
+        self._trail = []
+
+    @property
+    def reward_coefficients(self) -> RewardCoefficients:
+        return self.batch.reward_coefficients
+
+    @reward_coefficients.setter
+    def reward_coefficients(self, value: RewardCoefficients) -> None:
+        if not isinstance(value, RewardCoefficients):
+            raise ValueError(f"reward_coefficients must be a RewardCoefficients, got {type(value).__name__}")
+        self.batch.reward_coefficients = value
+
+    def set_curriculum_stage(self, stage: int) -> None:
+        """Use the reward coefficients of curriculum stage 0..6 from the next step on."""
+        self.batch.set_curriculum_stage(stage)
+
+    def _record_trail(self, new_episode: bool) -> None:
+        """Append lane 0's position; a new episode starts a new trail."""
+        if self.render_mode:
+            if new_episode:
+                self._trail = []
+            self._trail.append(self.batch.state[0, POSITION].tolist())
+
+    def _frame(self):
+        from rl.envs.render import render_drone
+
+        return render_drone(self.batch.state[0].tolist(), self._trail)
+
+
+class QuadrotorVectorEnv(_DroneView, gymnasium.vector.VectorEnv):
     """Crazyflie 2.1 position control at 100 Hz: many drones simulated together as torch tensors.
 
     ## Description
@@ -137,8 +175,10 @@ class QuadrotorVectorEnv(gymnasium.vector.VectorEnv):
         params: QuadrotorParams = CRAZYFLIE,
         render_mode: str | None = None,
     ):
-        self.batch = QuadrotorBatch(
+        self._setup(
             num_envs,
+            True,
+            render_mode,
             device=device,
             params=params,
             max_episode_steps=max_episode_steps,
@@ -146,12 +186,10 @@ class QuadrotorVectorEnv(gymnasium.vector.VectorEnv):
             curriculum_stage=curriculum_stage,
         )
         self.num_envs = num_envs
-        self.render_mode = _check_render_mode(render_mode)
         self.single_action_space = SINGLE_ACTION_SPACE
         self.single_observation_space = SINGLE_OBSERVATION_SPACE
         self.action_space = batch_space(SINGLE_ACTION_SPACE, num_envs)
         self.observation_space = batch_space(SINGLE_OBSERVATION_SPACE, num_envs)
-        self._trail = []
 
     @property
     def device(self) -> torch.device:
@@ -167,33 +205,16 @@ class QuadrotorVectorEnv(gymnasium.vector.VectorEnv):
         """A new tensor with the current privileged observations ``[num_envs, 146]``."""
         return self.batch.privileged_obs
 
-    @property
-    def reward_coefficients(self) -> RewardCoefficients:
-        return self.batch.reward_coefficients
-
-    @reward_coefficients.setter
-    def reward_coefficients(self, value: RewardCoefficients) -> None:
-        if not isinstance(value, RewardCoefficients):
-            raise ValueError(f"reward_coefficients must be a RewardCoefficients, got {type(value).__name__}")
-        self.batch.reward_coefficients = value
-
-    def set_curriculum_stage(self, stage: int) -> None:
-        """Use the reward coefficients of curriculum stage 0..6 from the next step on."""
-        self.batch.set_curriculum_stage(stage)
-
     def reset_tensors(self, seed: int | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Reset every lane; see the class docstring ("Torch API")."""
         obs, info = self.batch.reset(seed)
-        self._trail = [self.state[0, POSITION].tolist()] if self.render_mode else []
+        self._record_trail(new_episode=True)
         return obs, info
 
     def step_tensors(self, actions: torch.Tensor):
         """Step every lane with ``actions`` ``[n, 4]``; see the class docstring ("Torch API")."""
         obs, reward, terminated, truncated, info = self.batch.step(actions)
-        if self.render_mode:
-            if terminated[0] or truncated[0]:
-                self._trail = []
-            self._trail.append(self.state[0, POSITION].tolist())
+        self._record_trail(new_episode=bool(terminated[0] or truncated[0]))
         return obs, reward, terminated, truncated, info
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -212,14 +233,10 @@ class QuadrotorVectorEnv(gymnasium.vector.VectorEnv):
 
     def render(self):
         """An RGB frame (numpy ``[H, W, 3]`` uint8) of lane 0 and its trail, in a 1-tuple."""
-        if self.render_mode is None:
-            return None
-        from rl.envs.render import render_drone
-
-        return (render_drone(self.state[0].tolist(), self._trail),)
+        return None if self.render_mode is None else (self._frame(),)
 
 
-class QuadrotorEnv(gymnasium.Env):
+class QuadrotorEnv(_DroneView, gymnasium.Env):
     """One Crazyflie drone: the specification of ``QuadrotorVectorEnv`` for a single lane, without
     autoreset (call ``reset`` after an episode ends). Observation ``(18,)``, action ``(4,)``; ``info``
     holds ``privileged_obs`` ``(146,)``, the five ``reward_*`` terms, ``episode_length`` and
@@ -234,65 +251,33 @@ class QuadrotorEnv(gymnasium.Env):
 
     metadata = {"render_modes": RENDER_MODES, "render_fps": RENDER_FPS}
 
-    def __init__(
-        self,
-        *,
-        device: torch.device | str = "cpu",
-        obs_noise: bool = True,
-        curriculum_stage: int = 0,
-        max_episode_steps: int = 500,
-        params: QuadrotorParams = CRAZYFLIE,
-        render_mode: str | None = None,
-    ):
-        self.batch = QuadrotorBatch(
-            1,
-            device=device,
-            params=params,
-            max_episode_steps=max_episode_steps,
-            obs_noise=obs_noise,
-            curriculum_stage=curriculum_stage,
-            autoreset=False,
-        )
-        self.render_mode = _check_render_mode(render_mode)
+    def __init__(self, *, render_mode: str | None = None, **kwargs):
+        """Keyword arguments: those of ``QuadrotorVectorEnv`` except ``num_envs``."""
+        self._setup(1, False, render_mode, **kwargs)
         self.action_space = SINGLE_ACTION_SPACE
         self.observation_space = SINGLE_OBSERVATION_SPACE
-        self._trail = []
 
     @property
     def state(self) -> torch.Tensor:
         """The true state ``[17]`` (a read-only view)."""
         return self.batch.state[0]
 
-    def set_curriculum_stage(self, stage: int) -> None:
-        """Use the reward coefficients of curriculum stage 0..6 from the next step on."""
-        self.batch.set_curriculum_stage(stage)
-
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         _check_options(options)
         obs, info = self.batch.reset(seed)
-        self._trail = [self.state[POSITION].tolist()]
+        self._record_trail(new_episode=True)
         return _numpy(obs[0]), {"privileged_obs": _numpy(info["privileged_obs"][0])}
 
     def step(self, action: np.ndarray):
         obs, reward, terminated, truncated, info = self.batch.step(_action_tensor(action, (ACTION_SIZE,))[None])
-        self._trail.append(self.state[POSITION].tolist())
+        self._record_trail(new_episode=False)
         info = {key: value[0] for key, value in info.items() if not key.startswith("final_")}
         return _numpy(obs[0]), float(reward[0]), bool(terminated[0]), bool(truncated[0]), _numpy(info)
 
     def render(self):
         """An RGB frame (numpy ``[H, W, 3]`` uint8) of the drone and its trail."""
-        if self.render_mode is None:
-            return None
-        from rl.envs.render import render_drone
-
-        return render_drone(self.state.tolist(), self._trail)
-
-
-def _check_render_mode(render_mode: str | None) -> str | None:
-    if render_mode is not None and render_mode not in RENDER_MODES:
-        raise ValueError(f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}")
-    return render_mode
+        return None if self.render_mode is None else self._frame()
 
 
 def _check_options(options: dict[str, Any] | None) -> None:
