@@ -12,7 +12,8 @@ same run:
 
 Peers get the same byte count (effective bandwidth: what the op must move, not what a library moves).
 Memory: bytes of tensors saved for the backward and still held when the forward returns
-(torch.autograd.graph.saved_tensors_hooks; unique storages, the input itself excluded) and, on a GPU, the peak allocation of one forward+backward above what existed before.
+(torch.autograd.graph.saved_tensors_hooks; unique storages, the input itself excluded) and, on a GPU, the peak
+allocation of one forward+backward above what existed before it.
 """
 import datetime
 import importlib.metadata
@@ -23,7 +24,6 @@ import platform
 import re
 import shlex
 import statistics
-import sys
 import time
 import weakref
 from pathlib import Path
@@ -363,7 +363,8 @@ def markdown(result) -> str:
         "Byte count (DESIGN.md §4, z = h − θ stored for the backward): forward reads x, writes s and z; "
         "backward reads z and dL/ds, writes dL/dx: 12 B per neuron-step each in fp32, 24 B for "
         "forward+backward (half in bf16). Every implementation is charged the same bytes (effective GB/s). "
-        f"Times: median of many runs after warm-up ({'CUDA events, L2 flushed before each run' if gpu else 'time.perf_counter'}); "
+        "Times: median of many runs after warm-up ("
+        + ("CUDA events, L2 flushed before each run" if gpu else "time.perf_counter") + "); "
         "[q20, q80] quantiles. `saved` = bytes of tensors saved for the backward, input excluded"
         + ("; `peak` = peak CUDA allocation of one forward+backward above what existed before." if gpu else "."),
         ""]
@@ -378,7 +379,8 @@ def markdown(result) -> str:
         lines += ["## Speed-up of ours over each other implementation (their time / ours)", "",
                   "| mode | T | B×N | dtype | ours | GB/s | % copy | " + " | ".join(peers) + " |",
                   "|---|---|---|---|---|---|---|" + "---|" * len(peers)]
-        for r in sorted(ratio_rows, key=lambda r: (r["mode"] != "fwdbwd", r["mode"], r["dtype"], r["B"] * r["N"], r["T"])):
+        order = lambda r: (r["mode"] != "fwdbwd", r["mode"], r["dtype"], r["B"] * r["N"], r["T"])  # noqa: E731
+        for r in sorted(ratio_rows, key=order):
             cells = [f"{r['vs'][p]:.1f}x" if p in r["vs"] else "—" for p in peers]
             lines.append(f"| {r['mode']} | {_shape(r)} | {r['dtype']} | {r['impl']} | {r['gbps']:.1f} | "
                          f"{100 * r['copy_fraction']:.0f} | " + " | ".join(cells) + " |")
@@ -542,7 +544,8 @@ def run(args, argv) -> Path:
     load_start = " ".join(f"{v:.2f}" for v in os.getloadavg())
 
     def log(row):
-        what = fmt_time(row["median_s"]) if "median_s" in row else row.get("status") or fmt_bytes(row.get("saved_bytes"))
+        what = (fmt_time(row["median_s"]) if "median_s" in row
+                else row.get("status") or fmt_bytes(row.get("saved_bytes")))
         print(f"  {row.get('mode', 'retained'):10s} T={row['T']:<5d} N={row['N']:<7d} {row['dtype']} "
               f"{row['impl']:22s} {what}", flush=True)
 

@@ -106,12 +106,18 @@ def _sj_select(device, provider: Optional[str]) -> Optional[str]:
 
 def _spikingjelly(provider: Optional[str]) -> Impl:
     def build(device, dtype):
-        from spikingjelly.activation_based import neuron
+        from spikingjelly.activation_based import functional, neuron, surrogate
         reason = _sj_select(device, provider)
         if reason is not None:
             raise RuntimeError(reason)
-        node = neuron.LIFNode(tau=1.0 / (1.0 - BETA), decay_input=False, v_threshold=THRESHOLD, v_reset=None,
-                              step_mode="m")
+        tau = 1.0 / (1.0 - BETA)
+        if dtype != torch.float32:
+            # LIFNode keeps its state in x's dtype, and a half-precision state sends spikingjelly to its Torch
+            # reference; its fused kernels want a float32 state, which the functional op LIFNode calls takes
+            sigmoid = surrogate.Sigmoid()
+            return lambda x: functional.lif_multi_step(
+                x, torch.zeros(x.shape[1:], device=x.device), tau, False, THRESHOLD, None, sigmoid, False)[0]
+        node = neuron.LIFNode(tau=tau, decay_input=False, v_threshold=THRESHOLD, v_reset=None, step_mode="m")
 
         def run(x):
             node.reset()  # forget the state of the previous call (and its graph)
@@ -126,7 +132,8 @@ def _spikingjelly(provider: Optional[str]) -> Impl:
     where = (f"implementation {label!r} forced" if provider else
              "on the CPU spikingjelly 2.0 always runs its Torch reference, a Python loop over T in its custom op")
     note = (f"spikingjelly LIFNode(tau=10, decay_input=False, v_reset=None, step_mode='m'), {where}; its default "
-            "Sigmoid surrogate (alpha 4), reset not detached (= ours but for the surrogate)")
+            "Sigmoid surrogate (alpha 4), reset not detached (= ours but for the surrogate); bf16: the op "
+            "LIFNode calls, functional.lif_multi_step, with a float32 state")
     return Impl(f"spikingjelly-{label}", "spikingjelly", note, build, unavailable)
 
 
@@ -145,7 +152,8 @@ def _norse_build(device, dtype):
 NORSE = Impl(
     "norse-lif", "norse",
     "norse.torch.LIF() sequence module (Python loop over T): current-based LIF with a second state (synaptic "
-    "current), dt=1 ms, tau_mem 10 ms (decay 0.9), reset to zero, SuperSpike surrogate; computes in float32",
+    "current), dt=1 ms, tau_mem 10 ms (decay 0.9), reset to zero, SuperSpike surrogate; its float32 parameters "
+    "make it compute and return float32 for bf16 x",
     _norse_build, lambda device: _missing("norse.torch"))
 
 
