@@ -87,13 +87,16 @@ def copy_bandwidth(device, nbytes=2**28, **timing) -> float:
 _L2_FLUSH = {}
 
 
-def measure(fn, device, budget=1.0, min_runs=5, max_runs=100):
+def measure(fn, device, budget=1.0, min_runs=5, max_runs=100, max_call=float("inf")):
     """Seconds per call of fn: warm-up (at least one call, up to budget/4), then as many runs as fit the budget,
-    within [min_runs, max_runs]. CUDA: events around each call, L2 flushed before each."""
+    within [min_runs, max_runs]; only the first call's time if it took over max_call seconds.
+    CUDA: events around each call, L2 flushed before each."""
     start = time.perf_counter()
     fn()
     _sync(device)
     first = time.perf_counter() - start
+    if first > max_call:
+        return [first]
     while time.perf_counter() - start < budget / 4 and first < budget / 20:
         fn()
         _sync(device)
@@ -195,11 +198,16 @@ def sweep(impls, cells, modes, device, timing, deadline, log):
     """One row per (cell, impl, mode): median and quantiles, or a status (unavailable, skipped, oom, failed)
     with its reason."""
     rows = []
+    too_slow = {}  # (impl, B*N, dtype) -> the T at which a call took over max_call: larger T are skipped
     for T, B, N, dtype in cells:
         x, grad = inputs(T, B, N, dtype, device)
         for impl in impls:
             base = dict(T=T, B=B, N=N, dtype=SHORT[dtype], impl=impl.name, library=impl.library)
             status, reason = _blocked(impl, device, deadline)
+            slow_at = too_slow.get((impl.name, B * N, dtype))
+            if status is None and slow_at is not None:
+                status, reason = "skipped", (f"a call took over {timing['max_call']:g} s (--max-call)"
+                                              f" at T={slow_at}")
             mem = {}
             if status is None:
                 try:
@@ -212,6 +220,8 @@ def sweep(impls, cells, modes, device, timing, deadline, log):
                 if status is None:
                     try:
                         times = measure(mode_fn(mode, run, x, grad), device, **timing)
+                        if len(times) == 1 and times[0] > timing["max_call"]:
+                            too_slow[(impl.name, B * N, dtype)] = T
                         q = statistics.quantiles(times, n=5) if len(times) > 1 else [times[0]] * 4
                         row.update(median_s=statistics.median(times), q20_s=q[0], q80_s=q[3], runs=len(times))
                     except Exception as error:  # noqa: BLE001
@@ -422,8 +432,9 @@ def markdown(result) -> str:
         r0 = on[0]
         lines += [f"## Open Neuromorphic shape: Linear({r0['N']}, {r0['N']}) + LIF, B={r0['B']}, T={r0['T']}, "
                   f"N={r0['N']}, {r0['dtype']}, forward+backward to the weights", ""]
-        if result.get("on_note"):
-            lines += [result["on_note"], ""]
+        if r0["N"] != 16384:
+            lines += [f"N = {r0['N']} instead of the benchmark's 16384: the Linear's matmul dominates, and a 16384² "
+                      "one takes minutes per run on a few CPU cores; `bench/gpu_check.sh` runs N=16384.", ""]
         lines += ["| implementation | median | runs | time / ours |", "|---|---|---|---|"]
         for r in on:
             if r.get("status") == "unavailable":
@@ -435,7 +446,11 @@ def markdown(result) -> str:
     unavailable = {r["impl"]: r["reason"] for r in rows + result["retained"] if r.get("status") == "unavailable"}
     lines += [f"- `{name}`: {note}" for name, note in result["notes"].items() if name not in unavailable]
     lines += [f"- `{name}` not run: {reason}" for name, reason in unavailable.items()]
-    failed = [r for r in rows + result["retained"] + result["open_neuromorphic"] if r.get("status") == "failed"]
+    everything = rows + result["retained"] + result["open_neuromorphic"]
+    skipped = dict.fromkeys(f"{r['impl']} ({r['reason']})" for r in everything if r.get("status") == "skipped")
+    if skipped:
+        lines.append("- skipped: " + "; ".join(skipped))
+    failed = [r for r in everything if r.get("status") == "failed"]
     if failed:
         lines.append("- ¹ failures (full text in results.json): " + "; ".join(
             f"{r['impl']} T={r['T']} N={r['N']} {r['dtype']}: {r['reason'][:120]}" for r in failed[:6]))
@@ -500,6 +515,9 @@ def add_arguments(parser):
     parser.add_argument("--budget", type=float, default=1.0, help="seconds of timed runs per measurement")
     parser.add_argument("--min-runs", type=int, default=5)
     parser.add_argument("--max-runs", type=int, default=200)
+    parser.add_argument("--max-call", type=float, default=10.0,
+                        help="a call slower than this many seconds is timed once, and larger T of that "
+                        "implementation, B*N and dtype are skipped")
     parser.add_argument("--retained-T", type=int, default=4096, help="T of the retained-memory measurement (0: off)")
     parser.add_argument("--on-shape", type=_ints, help="B,T,N of the Open Neuromorphic shape (default cpu 16,500,4096; "
                         "cuda 16,500,16384); 0: off")
@@ -534,7 +552,7 @@ def run(args, argv) -> Path:
              if not args.impls or any(s in i.name for s in args.impls.split(","))]
     cells = [(T, args.B, bn // args.B, dtype) for dtype in dtypes for bn in bn_list for T in T_list
              if bn % args.B == 0 and T * bn <= max_elements]
-    timing = dict(budget=args.budget, min_runs=args.min_runs, max_runs=args.max_runs)
+    timing = dict(budget=args.budget, min_runs=args.min_runs, max_runs=args.max_runs, max_call=args.max_call)
 
     info = machine_info(device)
     slug = machine_slug(info)
@@ -562,11 +580,7 @@ def run(args, argv) -> Path:
     result = dict(
         slug=slug, date=date, command="python -m bench " + shlex.join(argv), note=args.note, machine=info,
         load=[load_start, " ".join(f"{v:.2f}" for v in os.getloadavg())], copy_gbps=copy_gbps, rows=rows,
-        retained=kept, open_neuromorphic=on_rows, notes={i.name: i.note for i in impls},
-        on_note=None if gpu or on_shape[2] == 16384 else
-        f"N reduced from the benchmark's 16384 to {on_shape[2]} on the CPU: the Linear's matmul dominates and a "
-        "16384² one takes minutes per run on a few cores; `bench/gpu_check.sh` runs N=16384.",
-        seconds=time.perf_counter() - started)
+        retained=kept, open_neuromorphic=on_rows, notes={i.name: i.note for i in impls}, seconds=time.perf_counter() - started)
     (out / "results.json").write_text(json.dumps(result, indent=1, default=str))
     (out / "machine.json").write_text(json.dumps(info, indent=1))
     (out / "results.md").write_text(markdown(result))
