@@ -1,0 +1,81 @@
+"""`snnkern-drone`: train, evaluate and plot spiking quadrotor controllers.
+
+  snnkern-drone train --preset quick|paper [--method guided|bc|td3bc|td3]
+                      [--slope-schedule fixed|interval|adaptive] [--slope K] [--seed N]
+                      [--device cpu|cuda] [--out DIR] [--resume]
+  snnkern-drone eval CHECKPOINT [--episodes 20]
+  snnkern-drone plot RUN_DIR
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _train(a) -> int:
+    from .train import make_args, train
+
+    if a.resume and a.out is None:
+        raise SystemExit("--resume needs --out RUN_DIR (the folder of the run to continue)")
+    args = make_args(a.preset, method=a.method, slope_schedule=a.slope_schedule, slope=a.slope, seed=a.seed,
+                     device=a.device, out=a.out, threads=a.threads)
+    final = train(args, resume=a.resume)
+    print(f"run folder: {args.out}")
+    print(json.dumps({k: final[k] for k in ("guided_return", "guided_return_std", "guided_return_final",
+                                             "guided_steps", "alone_return", "sparsity", "energy_nj")}, indent=2))
+    return 0
+
+
+def _eval(a) -> int:
+    import torch
+
+    from .models import Guide, SpikingActor
+    from .rollout import evaluate
+
+    checkpoint = torch.load(a.checkpoint, weights_only=False, map_location="cpu")
+    args = checkpoint["args"]
+    actor, guide = SpikingActor(), Guide()
+    actor.load_state_dict(checkpoint["td3"]["actor"])
+    guide.load_state_dict(checkpoint["guide"])
+    report = evaluate(actor, guide, a.episodes, args.warmup, seed=a.seed, max_steps=args.max_steps)
+    report.pop("flight")
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _plot(a) -> int:
+    from .plots import plot_run
+
+    for path in plot_run(Path(a.run_dir)):
+        print(path)
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="snnkern-drone", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train a spiking controller (the guide first, cached per seed)")
+    train.add_argument("--preset", default="quick", choices=("quick", "paper", "tiny"))
+    train.add_argument("--method", choices=("guided", "bc", "td3bc", "td3"))
+    train.add_argument("--slope-schedule", choices=("fixed", "interval", "adaptive"))
+    train.add_argument("--slope", type=float, help="fixed slope, or the adaptive schedule's start")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", choices=("cpu", "cuda"))
+    train.add_argument("--out", help="run folder (default runs/<method>-<schedule>-seed<seed>)")
+    train.add_argument("--threads", type=int, help="torch CPU threads")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    train.set_defaults(run=_train)
+    ev = sub.add_parser("eval", help="evaluate a checkpoint as the paper does")
+    ev.add_argument("checkpoint")
+    ev.add_argument("--episodes", type=int, default=20)
+    ev.add_argument("--seed", type=int, default=2**40, help="seed of the evaluation episodes")
+    ev.set_defaults(run=_eval)
+    plot = sub.add_parser("plot", help="learning curve and flight PNGs of a run folder")
+    plot.add_argument("run_dir")
+    plot.set_defaults(run=_plot)
+    a = parser.parse_args(argv)
+    return a.run(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
