@@ -6,8 +6,9 @@ repeated ``repeats`` times and the median reported. Steps per second counts dron
 batch x steps / seconds. Observation noise, reward terms, privileged observations and autoreset are
 all included, as a trainer gets them.
 
-On a shared machine, torch's OpenMP threads slow down badly when another process holds a core;
-``--threads 1`` shows the single-core speed.
+On a shared machine, torch's OpenMP threads slow down badly when another process holds a core
+(waiting threads spin); ``--threads 1`` shows the single-core speed, and the CPU-time column what
+the process itself spent.
 """
 
 import argparse
@@ -31,7 +32,9 @@ def measure_env_speed(
     repeats: int = 3,
     threads: int | None = None,
 ) -> list[dict]:
-    """Drone steps per second at each batch size: dicts with batch, steps, seconds, steps_per_second.
+    """Drone steps per second at each batch size: dicts with batch, steps, seconds, steps_per_second,
+    and cpu_seconds, steps_per_cpu_second (process CPU time, all threads: on a busy shared machine
+    the wall time also counts the time other processes held the cores).
 
     ``steps`` per timed run defaults to 1e6 / batch, clamped to [20, 1000]; ``threads`` sets torch's
     CPU threads for the measurement (restored afterwards).
@@ -49,17 +52,25 @@ def measure_env_speed(
             actions = (torch.rand(batch, 4, generator=generator) * 2 - 1).to(device)
             for _ in range(5):
                 env.step_tensors(actions)
-            timings = []
+            timings, cpu_timings = [], []
             for _ in range(repeats):
                 _synchronize(device)
-                start = time.perf_counter()
+                start, cpu_start = time.perf_counter(), time.process_time()
                 for _ in range(n_steps):
                     env.step_tensors(actions)
                 _synchronize(device)
                 timings.append(time.perf_counter() - start)
-            seconds = statistics.median(timings)
+                cpu_timings.append(time.process_time() - cpu_start)
+            seconds, cpu_seconds = statistics.median(timings), statistics.median(cpu_timings)
             results.append(
-                {"batch": batch, "steps": n_steps, "seconds": seconds, "steps_per_second": batch * n_steps / seconds}
+                {
+                    "batch": batch,
+                    "steps": n_steps,
+                    "seconds": seconds,
+                    "steps_per_second": batch * n_steps / seconds,
+                    "cpu_seconds": cpu_seconds,
+                    "steps_per_cpu_second": batch * n_steps / cpu_seconds,
+                }
             )
         return results
     finally:
@@ -72,9 +83,15 @@ def _synchronize(device: str) -> None:
 
 
 def markdown_table(results: list[dict]) -> str:
-    lines = ["| batch | steps timed | seconds (median) | drone steps/s |", "|---:|---:|---:|---:|"]
+    lines = [
+        "| batch | steps timed | seconds (median) | drone steps/s | drone steps per CPU-second |",
+        "|---:|---:|---:|---:|---:|",
+    ]
     for r in results:
-        lines.append(f"| {r['batch']} | {r['steps']} | {r['seconds']:.3f} | {r['steps_per_second']:,.0f} |")
+        lines.append(
+            f"| {r['batch']} | {r['steps']} | {r['seconds']:.3f} | {r['steps_per_second']:,.0f} "
+            f"| {r['steps_per_cpu_second']:,.0f} |"
+        )
     return "\n".join(lines)
 
 

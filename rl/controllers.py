@@ -44,6 +44,12 @@ class HoverController:
     4. Lag inversion: the motor state u is rebuilt from the 32-action history (at an episode's start
        the history holds the initial motor state, so it is exact, later within (1 - g)^31 = 1%), and
        u_cmd = u + (u_d - u) / g reaches u_d in one step, g being the one-step RK4 response of the lag.
+
+    Tested (tests/test_quadrotor_controller.py) with the default observation noise: from every seeded
+    start tilted at most 30 deg that would not reach the wall within 0.5 s at its initial velocity it
+    never crashes and stays within 0.1 m of the target from 2 s on. Faster exits cannot be stopped in
+    time, and a random initial motor state (U[0, 1] per rotor) can flip the drone before the motors
+    answer, so about 4% of all starts tilted at most 30 deg still crash.
     """
 
     def __init__(self, params: QuadrotorParams = CRAZYFLIE, gains: HoverGains = HoverGains(), dt: float = 0.01):

@@ -7,6 +7,7 @@ import torch
 
 from rl.controllers import HoverController, reference_returns
 from rl.envs.vector import QuadrotorVectorEnv
+from test_quadrotor_physics import _one_torch_thread  # noqa: F401 (autouse fixture)
 
 
 def _recoverable(state: torch.Tensor) -> torch.Tensor:
@@ -14,7 +15,7 @@ def _recoverable(state: torch.Tensor) -> torch.Tensor:
 
     Faster exits cannot be stopped: the motors lag by 72 ms and tilting the thrust takes as long.
     """
-    w, x, y = state[:, 3], state[:, 4], state[:, 5]
+    x, y = state[:, 4], state[:, 5]
     tilt = torch.acos((1 - 2 * (x * x + y * y)).clamp(-1.0, 1.0))
     margin = 0.6 - state[:, 0:3].abs()
     outward = (state[:, 7:10] * state[:, 0:3].sign()).clamp(min=1e-9)

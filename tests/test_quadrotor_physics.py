@@ -22,6 +22,14 @@ from rl.envs.quadrotor import (
 DT = 0.01
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():  # OpenMP threads stall whenever another process holds one of the 2 cores
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def hover_state(n: int = 1, dtype=torch.float32, motor: float = CRAZYFLIE.hover_motor_state) -> torch.Tensor:
     state = torch.zeros(n, 17, dtype=dtype)
     state[:, 3] = 1.0
@@ -267,6 +275,14 @@ def test_rng_is_splitmix64_per_lane():
         assert [b % (1 << 64) for b in bits[:, lane].tolist()] == _reference_splitmix64(key, 5)
     later = rng.draw_bits(keys, torch.full((4,), 3, dtype=torch.int64), 2)
     assert torch.equal(later, bits[3:5])
+
+
+def test_rng_high_uniform_extremes_are_log_safe():
+    extremes = torch.tensor([-(2**63), -(2**63) + 2**40 - 1, 0, 2**63 - 1])
+    u = rng.high_uniform(extremes)
+    assert u.dtype == torch.float32
+    assert (u > 0).all() and (u <= 1).all() and torch.isfinite(torch.log(u)).all()
+    assert u[0].item() == 0.5 * 2**-24 and u[3].item() == 1.0
 
 
 def test_rng_distributions():

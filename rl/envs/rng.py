@@ -59,6 +59,15 @@ def uniform(keys: torch.Tensor, counters: torch.Tensor, count: int) -> torch.Ten
     return (halves.to(torch.float64) + 0.5) * _U24
 
 
+def high_uniform(bits: torch.Tensor) -> torch.Tensor:
+    """Float32 uniforms in (0, 1] from the high 24 bits of int64 draws (never 0: log-safe).
+
+    The arithmetic shift gives -2^23 .. 2^23 - 1; the offset is added as an integer, because in
+    float32 -2^23 + (2^23 + 0.5) rounds to 0.
+    """
+    return ((bits >> 40) + 2**23).float().add_(0.5).mul_(_U24)
+
+
 def normal(keys: torch.Tensor, counters: torch.Tensor, count: int, scale: torch.Tensor) -> torch.Tensor:
     """``2 * count`` normals per stream (Box-Muller) from ``count`` draws, row i scaled by ``scale[i]``
     (float32 ``[2 * count]``): float32 ``[2 * count, n]``.
@@ -67,8 +76,7 @@ def normal(keys: torch.Tensor, counters: torch.Tensor, count: int, scale: torch.
     and the angle from its low 24 bits, rows c (cosine) and count + c (sine).
     """
     bits = draw_bits(keys, counters, count)
-    high = ((bits >> 40) + 2**23).float().add_(0.5).mul_(_U24)  # > 0; the arithmetic shift gives -2^23 .. 2^23 - 1
-    radius = torch.log_(high).mul_(-2.0).sqrt_()
+    radius = torch.log_(high_uniform(bits)).mul_(-2.0).sqrt_()
     angle = (bits & 0xFFFFFF).float().add_(0.5).mul_(2.0 * math.pi * _U24)
     out = torch.empty(2 * count, keys.shape[0], device=keys.device)
     torch.mul(torch.cos(angle), radius, out=out[:count])

@@ -100,7 +100,8 @@ class QuadrotorVectorEnv(_DroneView, gymnasium.vector.VectorEnv):
     C_q 0.25, C_a 0.14, C_s 1.0) to stage 6 (3.5, 0.10, 0.25, 0.50, 1.0), linearly
     (``set_curriculum_stage`` or ``reward_coefficients``). The signed terms are in ``info`` as
     ``reward_survival``, ``reward_position``, ``reward_velocity``, ``reward_orientation``,
-    ``reward_action``; they sum to the reward.
+    ``reward_action``; they sum to the reward. A classical controller (``rl.controllers``) returns about
+    307 per episode at stage 0 with noise (``reference_returns()``, 20 episodes), 406 without.
 
     ## Starting State
 
