@@ -126,7 +126,7 @@ def _sync(device):
 
 def memory(run, x, grad, device) -> dict:
     """Bytes saved for the backward by one forward (unique storages other than x's) and, on CUDA, the peak
-    allocation of one forward+backward above what was allocated before it."""
+    allocation of one forward+backward above what was allocated before it (on the CPU no backward is run)."""
     saved = []  # weak references: a tensor whose graph branch is dropped during the forward is not retained
 
     def pack(t):
@@ -143,9 +143,9 @@ def memory(run, x, grad, device) -> dict:
     storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in alive}
     storages.pop(x.untyped_storage().data_ptr(), None)
     del alive
-    torch.autograd.grad(spikes, x, grad.to(spikes.dtype))
     result = {"saved_bytes": sum(storages.values())}
     if device.type == "cuda":
+        torch.autograd.grad(spikes, x, grad.to(spikes.dtype))
         torch.cuda.synchronize(device)
         result["peak_bytes"] = torch.cuda.max_memory_allocated(device) - before
     return result
