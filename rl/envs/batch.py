@@ -78,7 +78,8 @@ class QuadrotorBatch:
 
     @property
     def state(self) -> torch.Tensor:
-        """True states ``[num_envs, 17]`` (a view; column-major memory). Do not modify."""
+        """True states ``[num_envs, 17]``: a live view (column-major memory) that each step updates in
+        place; clone it to keep it. Do not modify."""
         self._check_reset()
         return self._state.T
 
@@ -103,6 +104,7 @@ class QuadrotorBatch:
             return self.reset(secrets.randbelow(2**62 - self.num_envs))
         n, dev = self.num_envs, self.device
         self._state = torch.empty(STATE_SIZE, n, dtype=DTYPE, device=dev)
+        self._work = torch.empty(4, STATE_SIZE, n, dtype=DTYPE, device=dev)
         self._history = torch.empty(n, HISTORY_LENGTH, ACTION_SIZE, dtype=DTYPE, device=dev)
         self._head = 0
         self._steps = torch.zeros(n, dtype=torch.int64, device=dev)
@@ -119,7 +121,8 @@ class QuadrotorBatch:
         """Advance every lane by one control step; see ``QuadrotorVectorEnv.step_tensors``."""
         self._check_reset()
         actions = self._check_actions(actions)
-        self._state = _rk4(self._state, motor_command(actions).T.contiguous(), self.params, self.dt)
+        u_cmd = motor_command(actions).T.contiguous()
+        _rk4(self._state, u_cmd, self.params, self.dt, work=self._work, out=self._state)
         self._steps += 1
         state = self._state.T
         terms = reward_terms(state, actions, self.reward_coefficients, self.params)

@@ -181,16 +181,31 @@ def _derivative(s: torch.Tensor, u_cmd: torch.Tensor, k: _Constants, out: torch.
     return out
 
 
-def _rk4(s: torch.Tensor, u_cmd: torch.Tensor, params: QuadrotorParams, dt: float) -> torch.Tensor:
-    """One RK4 step of ``s`` ``[17, n]``, quaternion renormalised, motor state clamped: new ``[17, n]``."""
+def _rk4(
+    s: torch.Tensor,
+    u_cmd: torch.Tensor,
+    params: QuadrotorParams,
+    dt: float,
+    work: torch.Tensor | None = None,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """One RK4 step of ``s`` ``[17, n]``, quaternion renormalised, motor state clamped.
+
+    ``work`` is ``[4, 17, n]`` scratch (allocated when None): a caller stepping many times passes the
+    same one, since fresh multi-megabyte buffers cost a page fault per 4 KiB on first touch. The result
+    goes to ``out`` (which may be ``s`` itself), else to ``work[3]``.
+    """
     k = _constants(params, s.dtype, s.device)
-    k1, k2, stage = torch.empty_like(s), torch.empty_like(s), torch.empty_like(s)
+    if work is None:
+        work = torch.empty((4, *s.shape), dtype=s.dtype, device=s.device)
+    k1, k2, k3, stage = work
     _derivative(s, u_cmd, k, k1)
     _derivative(torch.add(s, k1, alpha=dt / 2, out=stage), u_cmd, k, k2)
-    k3 = _derivative(torch.add(s, k2, alpha=dt / 2, out=stage), u_cmd, k, torch.empty_like(s))
+    _derivative(torch.add(s, k2, alpha=dt / 2, out=stage), u_cmd, k, k3)
     k2.add_(k3)
     k4 = _derivative(torch.add(s, k3, alpha=dt, out=stage), u_cmd, k, k3)
-    nxt = torch.add(s, k1.add_(k2, alpha=2.0).add_(k4), alpha=dt / 6, out=stage)  # dt/6 (k1 + 2 k2 + 2 k3 + k4)
+    out = stage if out is None else out
+    nxt = torch.add(s, k1.add_(k2, alpha=2.0).add_(k4), alpha=dt / 6, out=out)  # dt/6 (k1 + 2 k2 + 2 k3 + k4)
     q = nxt[QUATERNION]
     square = q * q
     q /= torch.sqrt(square[0] + square[1] + square[2] + square[3])

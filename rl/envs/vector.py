@@ -198,7 +198,7 @@ class QuadrotorVectorEnv(_DroneView, gymnasium.vector.VectorEnv):
 
     @property
     def state(self) -> torch.Tensor:
-        """True states ``[num_envs, 17]`` (a read-only view)."""
+        """True states ``[num_envs, 17]``: a live, read-only view (clone it to keep it)."""
         return self.batch.state
 
     @property
@@ -260,7 +260,7 @@ class QuadrotorEnv(_DroneView, gymnasium.Env):
 
     @property
     def state(self) -> torch.Tensor:
-        """The true state ``[17]`` (a read-only view)."""
+        """The true state ``[17]``: a live, read-only view (clone it to keep it)."""
         return self.batch.state[0]
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
