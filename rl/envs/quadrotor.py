@@ -218,14 +218,6 @@ def motor_command(action: torch.Tensor) -> torch.Tensor:
     return (action.clamp(-1.0, 1.0) + 1.0) * 0.5
 
 
-def check_state(state: torch.Tensor, name: str = "state") -> None:
-    """Raise ValueError unless ``state`` is a floating ``[n, 17]`` tensor."""
-    if not (isinstance(state, torch.Tensor) and state.ndim == 2 and state.shape[1] == STATE_SIZE):
-        raise ValueError(f"{name} must be a tensor of shape [n, {STATE_SIZE}], got {getattr(state, 'shape', state)!r}")
-    if not state.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got {state.dtype}")
-
-
 def dynamics_step(
     state: torch.Tensor, action: torch.Tensor, params: QuadrotorParams = CRAZYFLIE, dt: float = 0.01
 ) -> torch.Tensor:
@@ -241,7 +233,10 @@ def dynamics_step(
         ``[n, 17]`` next states, quaternion renormalised and motor state clamped to [0, 1], in
         column-major memory (a transposed view of a contiguous ``[17, n]`` tensor).
     """
-    check_state(state)
+    if not (isinstance(state, torch.Tensor) and state.ndim == 2 and state.shape[1] == STATE_SIZE):
+        raise ValueError(f"state must be a tensor of shape [n, {STATE_SIZE}], got {getattr(state, 'shape', state)!r}")
+    if not state.is_floating_point():
+        raise ValueError(f"state must be a floating-point tensor, got {state.dtype}")
     if not (isinstance(action, torch.Tensor) and action.shape == (state.shape[0], ACTION_SIZE)):
         raise ValueError(
             f"action must be a tensor of shape [{state.shape[0]}, {ACTION_SIZE}], got {getattr(action, 'shape', action)!r}"
