@@ -117,6 +117,8 @@ template <typename S> struct Storage {
   template <typename A> SNN_HD static S store_z(A z, A) { return S(z); }
 };
 
+// H is any 16-bit type with these conversions (f16 and bf16 here; CUDA's __half and __nv_bfloat16 in
+// lif_cuda.cu); the constants are bit patterns.
 template <typename H, float (*ToFloat)(H), H (*FromFloat)(float), uint16_t kMaxFinite, uint16_t kMinNormal>
 struct HalfStorage {
   template <typename A> SNN_HD static A load(H v) { return A(ToFloat(v)); }
@@ -124,10 +126,10 @@ struct HalfStorage {
   // Saturate so a huge membrane never becomes inf (inf would turn gradients into NaN), and keep a
   // positive z positive when it underflows, so the backward sees the same spike as the forward.
   template <typename A> SNN_HD static H store_z(A z, A s) {
-    const float maxf = ToFloat(H{kMaxFinite});
+    const float maxf = ToFloat(bit_cast_<H>(kMaxFinite));
     const float zf = float(z) > maxf ? maxf : (float(z) < -maxf ? -maxf : float(z));
     const H out = FromFloat(zf);
-    return (s > A(0) && !(ToFloat(out) > 0.0f)) ? H{kMinNormal} : out;
+    return (s > A(0) && !(ToFloat(out) > 0.0f)) ? bit_cast_<H>(kMinNormal) : out;
   }
 };
 template <> struct Storage<f16> : HalfStorage<f16, to_float, to_f16, 0x7BFFu, 0x0400u> {};
