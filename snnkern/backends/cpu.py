@@ -6,8 +6,9 @@ backward reads z and dL/ds and writes dL/dx (3 elements).
 """
 import torch
 
-from .._ids import DTYPES, compute_dtype
+from .._ids import DTYPES
 from . import build_note
+from .buffers import backward_buffers, forward_buffers
 
 try:
     from .. import _cpu
@@ -44,11 +45,7 @@ def _args(x_like, beta, theta, v0, slope, slope_tensor, reset, delay, detach=Fal
 
 def forward(x, beta, theta, v0, slope, slope_tensor, reset, delay, store_z):
     T, B, N = x.shape
-    beta, theta = beta.contiguous(), theta.contiguous()
-    v0 = v0.contiguous() if v0 is not None else None
-    spikes = torch.empty_like(x)
-    z = torch.empty((T, B, N), dtype=x.dtype) if store_z else x.new_empty((0,))
-    state = torch.empty((B, N), dtype=compute_dtype(x.dtype))
+    beta, theta, v0, spikes, z, state = forward_buffers(x, beta, theta, v0, store_z)
     a = _args(x, beta, theta, v0, slope, slope_tensor, reset, delay)
     a.x, a.x_st, a.x_sb = x.data_ptr(), x.stride(0), x.stride(1)
     a.spikes, a.s_st, a.s_sb = spikes.data_ptr(), spikes.stride(0), spikes.stride(1)
@@ -60,17 +57,10 @@ def forward(x, beta, theta, v0, slope, slope_tensor, reset, delay, store_z):
 
 def backward(grad_spikes, grad_state, z, v0, beta, theta, slope, slope_tensor, reset, delay, detach,
              surrogate, need_v0, need_beta, need_theta):
-    T, B, N = z.shape
-    beta, theta = beta.contiguous(), theta.contiguous()
-    v0 = v0.contiguous() if v0 is not None else None
-    cdt = compute_dtype(z.dtype)
-    grad_x = torch.empty_like(z)
-    grad_v0, grad_beta, grad_theta = (
-        torch.empty((B, N) if need else (0,), dtype=cdt) for need in (need_v0, need_beta, need_theta))
+    beta, theta, v0, _, grad_spikes, grad_x, grad_v0, grad_beta, grad_theta = backward_buffers(
+        grad_spikes, z, beta, theta, v0, slope, slope_tensor, need_v0, need_beta, need_theta)
     a = _args(z, beta, theta, v0, slope, slope_tensor, reset, delay, detach, surrogate)
     a.z, a.z_st, a.z_sb = z.data_ptr(), z.stride(0), z.stride(1)
-    if grad_spikes is None:  # only the final state is used
-        grad_spikes = torch.zeros_like(z)
     a.grad_spikes, a.gs_st, a.gs_sb = grad_spikes.data_ptr(), grad_spikes.stride(0), grad_spikes.stride(1)
     a.grad_state = _ptr(grad_state)
     a.grad_x, a.gx_st, a.gx_sb = grad_x.data_ptr(), grad_x.stride(0), grad_x.stride(1)

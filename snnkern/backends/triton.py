@@ -21,7 +21,7 @@ import os
 
 import torch
 
-from .cuda import backward_buffers, forward_buffers
+from .buffers import backward_buffers, forward_buffers
 
 _JIT = {}  # name -> triton.jit options of the kernels and device functions below
 _SIZES = ("T", "B", "N", "x_st", "x_sb", "s_st", "s_sb", "z_st", "z_sb", "gs_st", "gs_sb", "gx_st", "gx_sb",
