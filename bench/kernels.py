@@ -178,7 +178,10 @@ def _is_oom(error):
 
 def _blocked(impl, device, deadline):
     """(status, reason) before running an impl: ("unavailable", why), ("skipped", why) or (None, None)."""
-    reason = impl.unavailable(device)
+    try:
+        reason = impl.unavailable(device)
+    except Exception as error:  # noqa: BLE001  (a peer that cannot even say why it cannot run)
+        reason = f"{type(error).__name__}: {str(error)[:200]}"
     if reason is not None:
         return "unavailable", reason
     if time.perf_counter() > deadline:
@@ -486,9 +489,10 @@ def plot(rows, path):
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("forward+backward time (s)")
-    axes[0][-1].legend(fontsize=7, loc="upper left")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    legend = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(legend.values(), legend.keys(), fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return path
 

@@ -97,8 +97,8 @@ def _sj_select(device, provider: Optional[str]) -> Optional[str]:
     selection._compiled_selections.clear()
     try:
         chosen = selection.diagnostics(device)
-    except RuntimeError as error:
-        return str(error)
+    except Exception as error:  # noqa: BLE001  (its selection failing is the reason)
+        return f"{type(error).__name__}: {error}"
     if chosen["implementation"] != provider:
         return f"spikingjelly selected {chosen['implementation']}: {chosen['unavailable']}"
     return None
