@@ -18,6 +18,11 @@
 namespace snnkern {
 
 constexpr int64_t kBlock = 1024;
+// Below this many neuron-steps a call runs on the calling thread: waking OpenMP threads costs more than
+// the work, and on a busy machine a sleeping thread can hold the call for a whole scheduler slice.
+constexpr int64_t kParallelWork = int64_t(1) << 16;
+
+inline int threads_for(const LifArgs& a) { return a.T * a.B * a.N < kParallelWork ? 1 : a.threads; }
 
 template <typename P>
 P* as_ptr(uintptr_t address) {
@@ -53,7 +58,7 @@ void lif_fwd_cpu(const LifArgs& a) {
   const A* theta_p = as_ptr<const A>(a.theta);
   const Chunks chunks(a, a.x_sb == a.N && a.s_sb == a.N && (!STORE_Z || a.z_sb == a.N));
 
-#pragma omp parallel for schedule(static) num_threads(a.threads)
+#pragma omp parallel for schedule(static) num_threads(threads_for(a))
   for (int64_t item = 0; item < chunks.count(); ++item) {
     int64_t b, n0, len, flat0;
     chunks.get(item, b, n0, len, flat0);
@@ -120,7 +125,7 @@ void lif_bwd_cpu(const LifArgs& a) {
   const A k = A(a.slope);
   const Chunks chunks(a, a.z_sb == a.N && a.gx_sb == a.N && a.gs_sb == a.N);
 
-#pragma omp parallel for schedule(static) num_threads(a.threads)
+#pragma omp parallel for schedule(static) num_threads(threads_for(a))
   for (int64_t item = 0; item < chunks.count(); ++item) {
     int64_t b, n0, len, bn;
     chunks.get(item, b, n0, len, bn);

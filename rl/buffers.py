@@ -49,8 +49,8 @@ class SequenceBuffer:
     observation of the last step). When full, the oldest episodes are dropped.
     """
 
-    FIELDS = {"obs": OBS_SIZE, "privileged_obs": PRIVILEGED_OBS_SIZE, "action": ACTION_SIZE, "reward": 0,
-              "guide_acted": 0}
+    FIELDS = {"obs": OBS_SIZE, "privileged_obs": PRIVILEGED_OBS_SIZE, "action": ACTION_SIZE,
+              "guide_action": ACTION_SIZE, "reward": 0, "guide_acted": 0}
 
     def __init__(self, capacity: int, window: int = 100, warmup: int = 50):
         if not 0 <= warmup < window:
@@ -67,11 +67,15 @@ class SequenceBuffer:
     def transitions(self) -> int:
         return sum(length for _, length, _ in self.episodes)
 
-    def add_episode(self, obs, privileged_obs, action, reward, guide_acted, terminated: bool) -> None:
+    def add_episode(self, obs, privileged_obs, action, reward, guide_acted, terminated: bool,
+                    guide_action=None) -> None:
         """obs [L+1, 18] and privileged_obs [L+1, 146] (the last row: the final observation), action
-        [L, 4], reward [L], guide_acted [L] bool; terminated: the episode ended by a crash."""
+        [L, 4] (the action taken), reward [L], guide_acted [L] bool, guide_action [L, 4] (what the guide
+        would do at each step, whoever acted; zeros without a guide); terminated: ended by a crash."""
         length = len(reward)
-        if not (len(obs) == len(privileged_obs) == length + 1 and len(action) == len(guide_acted) == length):
+        guide_action = torch.zeros_like(action) if guide_action is None else guide_action
+        if not (len(obs) == len(privileged_obs) == length + 1
+                and len(action) == len(guide_acted) == len(guide_action) == length):
             raise ValueError("an episode needs L + 1 observations and L actions, rewards and guide flags")
         if length + 1 > self.capacity:
             raise ValueError(f"an episode of {length} steps does not fit a buffer of {self.capacity} rows")
@@ -83,7 +87,8 @@ class SequenceBuffer:
         rows = slice(start, end)
         self.data["obs"][rows] = obs
         self.data["privileged_obs"][rows] = privileged_obs
-        for name, value in (("action", action), ("reward", reward), ("guide_acted", guide_acted)):
+        for name, value in (("action", action), ("guide_action", guide_action), ("reward", reward),
+                            ("guide_acted", guide_acted)):
             self.data[name][start:end - 1] = value
         self.episodes.append((start, length, bool(terminated)))
         self.pos = end
@@ -106,8 +111,8 @@ class SequenceBuffer:
         return self._windows
 
     def sample(self, batch_size: int, generator: Optional[torch.Generator] = None) -> Dict[str, torch.Tensor]:
-        """A batch of windows, time-major: obs [W+1, B, 18], privileged_obs [W+1, B, 146], action [W, B, 4],
-        reward [W, B], guide_acted [W, B], terminated [W, B] (the step ended the episode by a crash),
+        """A batch of windows, time-major: obs [W+1, B, 18], privileged_obs [W+1, B, 146], action and
+        guide_action [W, B, 4], reward [W, B], guide_acted [W, B], terminated [W, B] (the step ended the episode by a crash),
         valid [W, B] (a real step) and loss_mask [W, B] (valid and past the warm-up)."""
         windows = self.windows()
         if len(windows) == 0:

@@ -39,11 +39,16 @@ class GuideConfig:
     gamma: float = 0.99
     max_steps: int = 500
     """episode length"""
+    smoothness: float = 1.0
+    """weight of the temporal smoothness term |pi(s) - pi(s')|^2 in the actor loss (CAPS, Mysore et al.
+    2021), beside the Q term normalised by mean|Q|. Without it TD3 finds a hover that chatters with the
+    action history, which a spiking actor that sees only the 18-value state cannot imitate"""
 
 
 def train_guide(config: GuideConfig, seed: int, log: Optional[Callable[[str, float, int], None]] = None,
                 progress: Optional[Callable[[int, dict], None]] = None) -> tuple:
-    """Returns (guide, report) where report holds the last evaluation and whether it hovers."""
+    """Returns (guide, critic, report): the guide, its twin critic (Q of the guide's policy, a warm start
+    for the spiking actor's critic) and the last evaluation with whether it hovers."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     td3 = TD3(Guide(), TwinCritic(), TD3Config(gamma=config.gamma, tau=config.tau, actor_lr=config.lr,
@@ -77,7 +82,11 @@ def train_guide(config: GuideConfig, seed: int, log: Optional[Callable[[str, flo
                                                  next_action, batch["terminated"], generator=generator)
             td3.update_critic(critic_loss)
             if td3.actor_due():
-                actor_loss, _ = td3.actor_loss(batch["obs"], td3.actor(batch["obs"]))
+                action = td3.actor(batch["obs"])
+                actor_loss, _ = td3.actor_loss(batch["obs"], action, alpha=1.0 if config.smoothness else None)
+                if config.smoothness:
+                    change = action - td3.actor(batch["next_obs"])
+                    actor_loss = actor_loss + config.smoothness * (change ** 2).sum(-1).mean()
                 td3.update_actor(actor_loss)
             updates += 1
             if updates % config.eval_every == 0:
@@ -92,5 +101,5 @@ def train_guide(config: GuideConfig, seed: int, log: Optional[Callable[[str, flo
                 if progress:
                     progress(updates, report)
                 if report["survived"] >= config.success_rate:
-                    return td3.actor, dict(report, hovers=True)
-    return td3.actor, dict(report, hovers=False)
+                    return td3.actor, td3.critic, dict(report, hovers=True)
+    return td3.actor, td3.critic, dict(report, hovers=False)

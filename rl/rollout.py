@@ -25,6 +25,7 @@ class Episodes:
     obs: torch.Tensor             # [T+1, n, 18] noisy actor observations; row L_i is the final one
     privileged_obs: torch.Tensor  # [T+1, n, 146]
     action: torch.Tensor          # [T, n, 4] the action taken
+    guide_action: torch.Tensor    # [T, n, 4] the guide's action at every step, whoever acted (0: no guide)
     reward: torch.Tensor          # [T, n] under the env's coefficients
     guide_acted: torch.Tensor     # [T, n] bool
     length: torch.Tensor          # [n] steps L_i
@@ -39,7 +40,8 @@ class Episodes:
         out = []
         for i, length in enumerate(self.length.tolist()):
             out.append(dict(obs=self.obs[: length + 1, i], privileged_obs=self.privileged_obs[: length + 1, i],
-                            action=self.action[:length, i], reward=self.reward[:length, i],
+                            action=self.action[:length, i], guide_action=self.guide_action[:length, i],
+                            reward=self.reward[:length, i],
                             guide_acted=self.guide_acted[:length, i], terminated=bool(self.terminated[i])))
         return out
 
@@ -60,8 +62,8 @@ def run_episodes(env: QuadrotorBatch, seed: int, actor=None, guide=None, roll_in
         raise ValueError("a positive roll_in needs a guide")
     extra_coefficients = extra_coefficients or {}
     obs, info = env.reset(seed=seed)
-    records = {"obs": [obs], "privileged_obs": [info["privileged_obs"].clone()], "action": [], "reward": [],
-               "guide_acted": []}
+    records = {"obs": [obs], "privileged_obs": [info["privileged_obs"].clone()], "action": [], "guide_action": [],
+               "reward": [], "guide_acted": []}
     returns = {name: torch.zeros(n) for name in extra_coefficients}
     alive = torch.ones(n, dtype=torch.bool)
     length = torch.zeros(n, dtype=torch.int64)
@@ -73,7 +75,8 @@ def run_episodes(env: QuadrotorBatch, seed: int, actor=None, guide=None, roll_in
     privileged = info["privileged_obs"]
     for t in range(horizon):
         guide_acts = roll_in > t
-        action = guide(privileged) if guide is not None else None
+        guide_action = guide(privileged) if guide is not None else torch.zeros(n, 4)
+        action = guide_action if guide is not None else None
         if actor is not None:
             out = actor.step(obs, state, record=record)
             actor_action, state = out[0], out[1]
@@ -96,6 +99,7 @@ def run_episodes(env: QuadrotorBatch, seed: int, actor=None, guide=None, roll_in
         records["obs"].append(obs)
         records["privileged_obs"].append(privileged.clone())
         records["action"].append(action)
+        records["guide_action"].append(guide_action)
         records["reward"].append(reward)
         records["guide_acted"].append(guide_acts)
         ended = alive & (term | trunc)

@@ -65,17 +65,16 @@ class TD3:
         loss = masked_mean((q1 - target) ** 2 + (q2 - target) ** 2, mask)
         return loss, {"q1": masked_mean(q1.detach(), mask), "target": masked_mean(target, mask)}
 
-    def actor_loss(self, obs, policy_action, bc_action=None, bc_weight=0.0, alpha=None, mask=None,
-                   bc_mask=None):
+    def actor_loss(self, obs, policy_action, bc_action=None, bc_weight=0.0, alpha=None, mask=None):
         """-Q1(s, pi(s)), normalised by alpha / mean|Q| when alpha is set (TD3+BC), plus
-        bc_weight * |pi(s) - a|^2 on the steps of bc_mask (default: mask)."""
+        bc_weight * |pi(s) - a|^2, both over the steps of mask."""
         q = self.critic.q1_only(obs, policy_action)
         q_term = -masked_mean(q, mask)
         if alpha is not None:
             q_term = q_term * alpha / masked_mean(q.abs(), mask).detach().clamp(min=1e-6)
         bc_term = torch.zeros((), device=q.device)
         if bc_action is not None and bc_weight > 0:
-            bc_term = masked_mean(((policy_action - bc_action) ** 2).sum(-1), mask if bc_mask is None else bc_mask)
+            bc_term = masked_mean(((policy_action - bc_action) ** 2).sum(-1), mask)
         return q_term + bc_weight * bc_term, {"q_term": q_term.detach(), "bc_term": bc_term.detach()}
 
     def step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:

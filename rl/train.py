@@ -74,12 +74,15 @@ class Args:
     """lambda_BC at the start"""
     bc_decay: float = 0.99
     """lambda_BC is multiplied by this after every iteration"""
-    bc_on_guide_only: bool = True
-    """apply the BC term on guide actions only (else on every stored action)"""
+    bc_target: str = "guide"
+    """BC toward: "guide", the guide's action at every step, also where the SNN flew (the guide labels the
+    SNN's own states, as in DAgger); "buffer", the stored action, whoever took it (the paper's term)"""
     roll_in_start: int = 450
     """steps the guide flies at the start of training"""
     roll_in_fraction: float = 0.8
     """fraction of training over which the roll-in shrinks to the warm-up"""
+    critic_from_guide: bool = True
+    """start the critics from the guide's (Q of the guide's policy on the same privileged inputs)"""
     curriculum: bool = True
     """raise the reward coefficients in six steps over training"""
     eval_every: int = 5
@@ -89,7 +92,8 @@ class Args:
     """guide episodes of the BC / TD3+BC dataset"""
     max_steps: int = 500
     """episode length"""
-    td3: TD3Config = field(default_factory=TD3Config)
+    td3: TD3Config = field(default_factory=lambda: TD3Config(policy_delay=1))
+    """the actor is updated with every critic step, as in the authors' code"""
     guide: GuideConfig = field(default_factory=GuideConfig)
 
 
@@ -113,6 +117,8 @@ def make_args(preset: str = "quick", **overrides) -> Args:
     args = dataclasses.replace(Args(preset=preset), **values)
     if args.method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {args.method!r}")
+    if args.bc_target not in ("guide", "buffer"):
+        raise ValueError(f"bc_target must be guide or buffer, got {args.bc_target!r}")
     if args.slope_schedule not in SLOPE_SCHEDULES:
         raise ValueError(f"slope_schedule must be one of {SLOPE_SCHEDULES}, got {args.slope_schedule!r}")
     if not (math.isfinite(args.slope) and args.slope > 0):
@@ -189,10 +195,10 @@ def sequence_update(td3: TD3, batch: dict, args: Args, bc_weight: float, coeffic
     or the BC term alone (bc). Q is evaluated at the actor's output, never at the stored action."""
     lo = args.warmup
     obs, priv, mask, action = batch["obs"], batch["privileged_obs"], batch["loss_mask"][lo:], batch["action"][lo:]
-    bc_mask = mask & batch["guide_acted"][lo:] if args.bc_on_guide_only else mask
+    bc_action = batch["guide_action"][lo:] if args.bc_target == "guide" else action
     if args.method == "bc":
         policy, _ = td3.actor(obs[:-1])
-        loss = (((policy[lo:] - action) ** 2).sum(-1) * bc_mask).sum() / bc_mask.sum().clamp(min=1)
+        loss = (((policy[lo:] - bc_action) ** 2).sum(-1) * mask).sum() / mask.sum().clamp(min=1)
         td3.update_actor(loss)
         return {"actor_loss": loss.item()}
     with torch.no_grad():
@@ -205,20 +211,21 @@ def sequence_update(td3: TD3, batch: dict, args: Args, bc_weight: float, coeffic
     if td3.actor_due():
         policy, _ = td3.actor(obs[:-1])
         alpha = None if args.method == "td3" else args.alpha
-        actor_loss, terms = td3.actor_loss(priv[lo:-1], policy[lo:], action, bc_weight, alpha, mask, bc_mask)
+        actor_loss, terms = td3.actor_loss(priv[lo:-1], policy[lo:], bc_action, bc_weight, alpha, mask)
         td3.update_actor(actor_loss)
         stats.update(actor_loss=actor_loss.item(), q_term=terms["q_term"].item(), bc_term=terms["bc_term"].item())
     return stats
 
 
-def load_or_train_guide(args: Args, writer, show_progress: bool) -> Guide:
-    """Stage (a): the cached guide of this seed and configuration, or a new one trained with TD3."""
+def load_or_train_guide(args: Args, writer, show_progress: bool):
+    """Stage (a): the cached guide of this seed and configuration, or a new one trained with TD3.
+    Returns (guide, the state_dict of the guide's twin critic)."""
     path = guide_path(args)
-    guide = Guide()
     if path.exists():
         saved = torch.load(path, weights_only=True)
+        guide = Guide()
         guide.load_state_dict(saved["state_dict"])
-        return guide.requires_grad_(False)
+        return guide.requires_grad_(False), saved["critic"]
     from tqdm import tqdm
     bar = tqdm(total=args.guide.max_updates, desc="guide (TD3)", unit="upd", disable=not show_progress)
 
@@ -226,14 +233,15 @@ def load_or_train_guide(args: Args, writer, show_progress: bool) -> Guide:
         bar.update(updates - bar.n)
         bar.set_postfix(ret=f"{report['return']:.0f}", survived=f"{report['survived']:.0%}")
 
-    trained, report = train_guide(args.guide, args.seed, log=writer.add_scalar, progress=progress)
+    trained, critic, report = train_guide(args.guide, args.seed, log=writer.add_scalar, progress=progress)
     bar.close()
     if not report["hovers"]:
         print(f"warning: the guide did not reach {args.guide.success_rate:.0%} survival in "
               f"{args.guide.max_updates} updates (last evaluation: {report}); continuing with it")
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_atomic({"state_dict": trained.state_dict(), "report": report, "config": dataclasses.asdict(args.guide)}, path)
-    return trained.requires_grad_(False)
+    save_atomic({"state_dict": trained.state_dict(), "critic": critic.state_dict(), "report": report,
+                 "config": dataclasses.asdict(args.guide)}, path)
+    return trained.requires_grad_(False), critic.state_dict()
 
 
 def collect_seed(args: Args, iteration: int) -> int:
@@ -270,7 +278,7 @@ def train(args: Args, resume: bool = False, show_progress: bool = True) -> dict:
             f"|{k}|{v}|" for k, v in dataclasses.asdict(args).items()))
 
     # ---- stage (a): the guide
-    guide = load_or_train_guide(args, writer, show_progress)
+    guide, guide_critic = load_or_train_guide(args, writer, show_progress)
 
     # ---- the spiking actor, its critics, the replay buffer, the schedules
     torch.manual_seed(args.seed)
@@ -285,6 +293,9 @@ def train(args: Args, resume: bool = False, show_progress: bool = True) -> dict:
     online = args.method in ("guided", "td3")
     env = QuadrotorBatch(args.num_envs, device="cpu", autoreset=False, max_episode_steps=args.max_steps)
 
+    if args.critic_from_guide and args.method != "td3":  # TD3 learns without any help of the guide
+        td3.critic.load_state_dict(guide_critic)
+        td3.critic_target.load_state_dict(guide_critic)
     if checkpoint is not None:
         td3.load_state_dict(checkpoint["td3"])
         buffer.load_state_dict(checkpoint["buffer"])
