@@ -1,4 +1,6 @@
-"""`python -m bench <command>`: kernels (LIF kernel sweep beside the peers). See bench/kernels.py."""
+"""`python -m bench <command>`: kernels (LIF kernel sweep beside the peers, bench/kernels.py) and training
+(the drone recipe's spiking-actor update with snnkern and with snnTorch, environment steps/s,
+bench/training.py)."""
 import argparse
 import sys
 
@@ -8,13 +10,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    from bench import kernels
+    from bench import kernels, training
     kernels.add_arguments(sub.add_parser("kernels", help="LIF forward / backward / both: ours vs reference and peers"))
-    # training: the RL training benchmark registers its subcommand here (added with the RL recipe).
+    training.add_arguments(sub.add_parser("training", help="spiking-actor updates/s (snnkern vs snnTorch), env steps/s"))
 
     args = parser.parse_args(argv)
-    if args.command == "kernels":
-        kernels.run(args, argv)
+    {"kernels": kernels, "training": training}[args.command].run(args, argv)
     return 0
 
 

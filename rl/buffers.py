@@ -21,7 +21,7 @@ class TransitionBuffer:
         n = len(batch["reward"])
         rows = torch.arange(self.pos, self.pos + n) % self.capacity
         for name, value in batch.items():
-            self.data[name][rows] = value.to(self.data[name].dtype)
+            self.data[name][rows] = value.to(device="cpu", dtype=self.data[name].dtype)
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 

@@ -46,15 +46,16 @@ class GuideConfig:
 
 
 def train_guide(config: GuideConfig, seed: int, log: Optional[Callable[[str, float, int], None]] = None,
-                progress: Optional[Callable[[int, dict], None]] = None) -> tuple:
+                progress: Optional[Callable[[int, dict], None]] = None, device="cpu") -> tuple:
     """Returns (guide, critic, report): the guide, its twin critic (Q of the guide's policy, a warm start
     for the spiking actor's critic) and the last evaluation with whether it hovers."""
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    td3 = TD3(Guide(), TwinCritic(), TD3Config(gamma=config.gamma, tau=config.tau, actor_lr=config.lr,
-                                             critic_lr=config.lr))
-    env = QuadrotorBatch(config.num_envs, obs_noise=False, max_episode_steps=config.max_steps)
-    eval_env = QuadrotorBatch(config.eval_episodes, obs_noise=False, autoreset=False, max_episode_steps=config.max_steps)
+    td3 = TD3(Guide().to(device), TwinCritic().to(device),
+              TD3Config(gamma=config.gamma, tau=config.tau, actor_lr=config.lr, critic_lr=config.lr))
+    env = QuadrotorBatch(config.num_envs, device=device, obs_noise=False, max_episode_steps=config.max_steps)
+    eval_env = QuadrotorBatch(config.eval_episodes, device=device, obs_noise=False, autoreset=False,
+                              max_episode_steps=config.max_steps)
     buffer = TransitionBuffer(config.buffer_size)
     _, info = env.reset(seed=seed)
     obs = info["privileged_obs"].clone()
@@ -62,9 +63,9 @@ def train_guide(config: GuideConfig, seed: int, log: Optional[Callable[[str, flo
     while updates < config.max_updates:
         with torch.no_grad():
             if step < config.random_steps:
-                action = torch.rand(config.num_envs, 4, generator=generator) * 2 - 1
+                action = (torch.rand(config.num_envs, 4, generator=generator) * 2 - 1).to(device)
             else:
-                noise = torch.randn(config.num_envs, 4, generator=generator) * config.explore_std
+                noise = torch.randn(config.num_envs, 4, generator=generator).to(device) * config.explore_std
                 action = (td3.actor(obs) + noise).clamp(-1, 1)
         _, reward, terminated, truncated, info = env.step(action)
         done = terminated | truncated
@@ -75,7 +76,7 @@ def train_guide(config: GuideConfig, seed: int, log: Optional[Callable[[str, flo
         if step < config.random_steps:
             continue
         for _ in range(config.updates_per_step):
-            batch = buffer.sample(config.batch_size, generator)
+            batch = {k: v.to(device) for k, v in buffer.sample(config.batch_size, generator).items()}
             with torch.no_grad():
                 next_action = td3.actor_target(batch["next_obs"])
             critic_loss, stats = td3.critic_loss(batch["obs"], batch["action"], batch["reward"], batch["next_obs"],

@@ -57,6 +57,6 @@ def plot_run(run_dir) -> list:
     checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=False, map_location="cpu")
     last = metrics[-1]
     paths.append(plot_trajectory(checkpoint["flight"].numpy(), run_dir / "flight.png",
-                                 title=f"best evaluation flight (guide for the first 50 steps), iteration "
-                                       f"{last['iteration']}, mean return {last['guided_return']:.0f}"))
+                                 title=f"evaluation flight with the median return (guide for the first 50 steps), "
+                                       f"iteration {last['iteration']}, mean return {last['guided_return']:.0f}"))
     return paths

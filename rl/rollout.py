@@ -53,9 +53,10 @@ def run_episodes(env: QuadrotorBatch, seed: int, actor=None, guide=None, roll_in
     """One episode per sub-env of `env` (built with autoreset=False). roll_in: [n] int steps the guide
     acts (None: the guide throughout if there is one, else the actor). explore_std: Gaussian noise on the
     actor's actions. extra_coefficients: name -> RewardCoefficients whose returns are also computed."""
-    n, horizon = env.num_envs, env.max_episode_steps
+    n, horizon, device = env.num_envs, env.max_episode_steps, env.device
     if roll_in is None:
         roll_in = torch.full((n,), horizon if guide is not None else 0)
+    roll_in = roll_in.to(device)
     if actor is None and bool((roll_in < horizon).any()):
         raise ValueError("roll_in shorter than the episode needs an actor")
     if guide is None and bool((roll_in > 0).any()):
@@ -64,24 +65,24 @@ def run_episodes(env: QuadrotorBatch, seed: int, actor=None, guide=None, roll_in
     obs, info = env.reset(seed=seed)
     records = {"obs": [obs], "privileged_obs": [info["privileged_obs"].clone()], "action": [], "guide_action": [],
                "reward": [], "guide_acted": []}
-    returns = {name: torch.zeros(n) for name in extra_coefficients}
-    alive = torch.ones(n, dtype=torch.bool)
-    length = torch.zeros(n, dtype=torch.int64)
-    terminated = torch.zeros(n, dtype=torch.bool)
+    returns = {name: torch.zeros(n, device=device) for name in extra_coefficients}
+    alive = torch.ones(n, dtype=torch.bool, device=device)
+    length = torch.zeros(n, dtype=torch.int64, device=device)
+    terminated = torch.zeros(n, dtype=torch.bool, device=device)
     spikes = None
-    actor_steps = torch.zeros(n)
+    actor_steps = torch.zeros(n, device=device)
     states = [env.state.clone()] if record else None
     state = None
     privileged = info["privileged_obs"]
     for t in range(horizon):
         guide_acts = roll_in > t
-        guide_action = guide(privileged) if guide is not None else torch.zeros(n, 4)
+        guide_action = guide(privileged) if guide is not None else torch.zeros(n, 4, device=device)
         action = guide_action if guide is not None else None
         if actor is not None:
             out = actor.step(obs, state, record=record)
             actor_action, state = out[0], out[1]
             if explore_std > 0:
-                noise = torch.randn(actor_action.shape, generator=generator) * explore_std
+                noise = torch.randn(actor_action.shape, generator=generator).to(device) * explore_std
                 actor_action = (actor_action + noise).clamp(-1.0, 1.0)
             action = actor_action if action is None else torch.where(guide_acts[:, None], action, actor_action)
             if record:
@@ -115,7 +116,7 @@ def run_episodes(env: QuadrotorBatch, seed: int, actor=None, guide=None, roll_in
 
 def returns_of(episodes: Episodes) -> torch.Tensor:
     """Undiscounted return of each sub-env's episode under the env's coefficients."""
-    steps = torch.arange(len(episodes.reward))[:, None] < episodes.length[None]
+    steps = torch.arange(len(episodes.reward), device=episodes.reward.device)[:, None] < episodes.length[None]
     return torch.where(steps, episodes.reward, 0.0).sum(0)
 
 
@@ -130,11 +131,11 @@ def energy_per_inference(layer_sizes, sparsity: float) -> float:
 
 
 def evaluate(actor, guide, episodes: int = 20, warmup: int = 50, seed: int = 10**9, obs_noise: bool = True,
-             stage: int = 0, max_steps: int = 500) -> dict:
+             stage: int = 0, max_steps: int = 500, device="cpu") -> dict:
     """The paper's test: `episodes` episodes, the guide acting for the first `warmup` steps, then the
     actor; and the actor alone from a zero state. Returns under the current curriculum stage, the start
     and the final coefficients, survival steps, spike sparsity, synaptic operations and energy."""
-    env = QuadrotorBatch(episodes, obs_noise=obs_noise, curriculum_stage=stage, autoreset=False,
+    env = QuadrotorBatch(episodes, device=device, obs_noise=obs_noise, curriculum_stage=stage, autoreset=False,
                          max_episode_steps=max_steps)
     coefficients = {"start": CURRICULUM_START, "final": CURRICULUM_END}
     report, runs = {}, {}
@@ -157,6 +158,7 @@ def evaluate(actor, guide, episodes: int = 20, warmup: int = 50, seed: int = 10*
     report["sparsity"] = sparsity
     report["synops_per_step"] = rates[0] * sizes[1] * sizes[2] + rates[1] * sizes[2] * sizes[3]
     report["energy_nj"] = energy_per_inference(sizes, sparsity)
-    best = int(returns_of(run).argmax())
-    report["flight"] = run.states[: int(run.length[best]) + 1, best]  # [L+1, 17] of the best guided episode
+    returns = returns_of(run)
+    median = int((returns - returns.median()).abs().argmin())
+    report["flight"] = run.states[: int(run.length[median]) + 1, median].cpu()  # [L+1, 17], median episode
     return report

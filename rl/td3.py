@@ -51,7 +51,7 @@ class TD3:
 
     def smoothed(self, target_action: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Target policy smoothing: clipped Gaussian noise, then the action bounds [-1, 1]."""
-        noise = torch.randn(target_action.shape, generator=generator, device=target_action.device)
+        noise = torch.randn(target_action.shape, generator=generator).to(target_action.device)
         noise = (noise * self.config.policy_noise).clamp(-self.config.noise_clip, self.config.noise_clip)
         return (target_action + noise).clamp(-1.0, 1.0)
 

@@ -222,8 +222,8 @@ def load_or_train_guide(args: Args, writer, show_progress: bool):
     Returns (guide, the state_dict of the guide's twin critic)."""
     path = guide_path(args)
     if path.exists():
-        saved = torch.load(path, weights_only=True)
-        guide = Guide()
+        saved = torch.load(path, weights_only=True, map_location=args.device)
+        guide = Guide().to(args.device)
         guide.load_state_dict(saved["state_dict"])
         return guide.requires_grad_(False), saved["critic"]
     from tqdm import tqdm
@@ -233,7 +233,8 @@ def load_or_train_guide(args: Args, writer, show_progress: bool):
         bar.update(updates - bar.n)
         bar.set_postfix(ret=f"{report['return']:.0f}", survived=f"{report['survived']:.0%}")
 
-    trained, critic, report = train_guide(args.guide, args.seed, log=writer.add_scalar, progress=progress)
+    trained, critic, report = train_guide(args.guide, args.seed, log=writer.add_scalar, progress=progress,
+                                          device=args.device)
     bar.close()
     if not report["hovers"]:
         print(f"warning: the guide did not reach {args.guide.success_rate:.0%} survival in "
@@ -268,7 +269,7 @@ def train(args: Args, resume: bool = False, show_progress: bool = True) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if args.threads:
         torch.set_num_threads(args.threads)
-    checkpoint = torch.load(checkpoint_path, weights_only=False) if resume else None
+    checkpoint = torch.load(checkpoint_path, weights_only=False, map_location="cpu") if resume else None
     if checkpoint is not None:
         args = checkpoint["args"]
     write_text_atomic(json.dumps(dataclasses.asdict(args), indent=2), out / "config.json")
@@ -282,8 +283,8 @@ def train(args: Args, resume: bool = False, show_progress: bool = True) -> dict:
 
     # ---- the spiking actor, its critics, the replay buffer, the schedules
     torch.manual_seed(args.seed)
-    actor = SpikingActor(slope=args.slope)
-    td3 = TD3(actor, TwinCritic(), args.td3)
+    actor = SpikingActor(slope=args.slope).to(args.device)
+    td3 = TD3(actor, TwinCritic().to(args.device), args.td3)
     buffer = SequenceBuffer(args.buffer_size, args.window, args.warmup)
     slope_schedule = make_slope_schedule(args)
     collect_generator = torch.Generator().manual_seed(args.seed + 1)
@@ -291,7 +292,7 @@ def train(args: Args, resume: bool = False, show_progress: bool = True) -> dict:
     run = {"iteration": 0, "bc_weight": args.bc_weight if args.method != "td3" else 0.0, "env_steps": 0,
            "updates": 0, "update_credit": 0.0, "elapsed": 0.0, "metrics": []}
     online = args.method in ("guided", "td3")
-    env = QuadrotorBatch(args.num_envs, device="cpu", autoreset=False, max_episode_steps=args.max_steps)
+    env = QuadrotorBatch(args.num_envs, device=args.device, autoreset=False, max_episode_steps=args.max_steps)
 
     if args.critic_from_guide and args.method != "td3":  # TD3 learns without any help of the guide
         td3.critic.load_state_dict(guide_critic)
@@ -305,7 +306,8 @@ def train(args: Args, resume: bool = False, show_progress: bool = True) -> dict:
         torch.set_rng_state(checkpoint["torch_rng"])
         run = checkpoint["run"]
     elif not online:  # BC / TD3+BC: a fixed dataset of guide episodes
-        offline_env = QuadrotorBatch(args.offline_episodes, autoreset=False, max_episode_steps=args.max_steps)
+        offline_env = QuadrotorBatch(args.offline_episodes, device=args.device, autoreset=False,
+                                     max_episode_steps=args.max_steps)
         for episode in run_episodes(offline_env, seed=collect_seed(args, 0), guide=guide).split():
             buffer.add_episode(**episode)
         run["env_steps"] = buffer.transitions
@@ -338,7 +340,7 @@ def train(args: Args, resume: bool = False, show_progress: bool = True) -> dict:
         updates = int(run["update_credit"])
         run["update_credit"] -= updates
         for _ in range(updates):
-            batch = buffer.sample(args.batch_size, sample_generator)
+            batch = {k: v.to(args.device) for k, v in buffer.sample(args.batch_size, sample_generator).items()}
             stats.update(sequence_update(td3, batch, args, run["bc_weight"], coefficients, sample_generator))
         run["updates"] += updates
         run["bc_weight"] *= args.bc_decay
@@ -355,7 +357,7 @@ def train(args: Args, resume: bool = False, show_progress: bool = True) -> dict:
         # evaluation, slope schedule, checkpoint
         if (iteration + 1) % args.eval_every == 0 or iteration + 1 == args.iterations:
             report = evaluate(td3.actor, guide, args.eval_episodes, args.warmup, eval_seed(args),
-                              stage=stage, max_steps=args.max_steps)
+                              stage=stage, max_steps=args.max_steps, device=args.device)
             slope_schedule.update(iteration + 1, eval_return=report["guided"]["return"])
             record = {"iteration": iteration + 1, "env_steps": run["env_steps"], "updates": run["updates"],
                       "seconds": round(run["elapsed"], 1), "slope": k, "bc_weight": run["bc_weight"],
