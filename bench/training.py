@@ -107,7 +107,8 @@ def measure_updates(batch_size: int, seconds: float) -> list:
 def markdown(result: dict) -> str:
     lines = [f"# Drone recipe training throughput, {result['date']}", "",
              f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, torch "
-             f"{result['machine']['torch']}, {result['threads']} torch threads. Command: `{result['command']}`", "",
+             f"{result['machine']['torch']}, {result['threads']} torch threads; {result['note']}. "
+             f"Command: `{result['command']}`", "",
              "| library | windows x steps | full update | updates/s | actor update | actor updates/s |",
              "|---|---|---|---|---|---|"]
     for r in result["updates"]:
@@ -138,7 +139,7 @@ def run(args: argparse.Namespace, argv) -> Path:
     out = args.out or RESULTS / f"{machine_slug(info)}-{date}"
     out.mkdir(parents=True, exist_ok=True)
     result = {"date": date, "machine": info, "threads": torch.get_num_threads(),
-              "command": "python -m bench " + " ".join(argv),
+              "command": "python -m bench " + " ".join(argv), "note": args.note,
               "updates": measure_updates(args.batch, args.seconds),
               "env": measure_env_speed(tuple(args.env_batches))}
     (out / "training.json").write_text(json.dumps(result, indent=2))

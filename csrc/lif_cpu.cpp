@@ -3,8 +3,13 @@
 // contract between launcher and kernel and raise ValueError through pybind11.
 #include <pybind11/pybind11.h>
 
+#include <climits>
 #include <stdexcept>
 #include <string>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "lif_cpu_kernel.h"
 #include "static_switch.h"
@@ -72,6 +77,17 @@ void lif_backward(const LifArgs& a) {
   });
 }
 
+// glibc's malloc hands large blocks to the kernel as fresh mappings and gives freed heap memory back to
+// the kernel, so every call's large outputs page-fault again (several times the kernel's own time for
+// 16 MB tensors). This keeps freed memory in the process for reuse instead: process-wide, opt-in.
+bool keep_freed_memory() {
+#if defined(__GLIBC__)
+  return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, INT_MAX) == 1;
+#else
+  return false;
+#endif
+}
+
 bool has_openmp() {
 #ifdef _OPENMP
   return true;
@@ -97,4 +113,5 @@ PYBIND11_MODULE(_cpu, m) {
   m.def("lif_forward", &lif_forward, py::call_guard<py::gil_scoped_release>(), "LIF forward over all T");
   m.def("lif_backward", &lif_backward, py::call_guard<py::gil_scoped_release>(), "LIF backward over all T");
   m.def("has_openmp", &has_openmp, "whether this build runs threads with OpenMP");
+  m.def("keep_freed_memory", &keep_freed_memory, "glibc malloc: keep freed memory for reuse (process-wide)");
 }

@@ -5,6 +5,8 @@
                       [--device cpu|cuda] [--out DIR] [--resume]
   snnkern-drone eval CHECKPOINT [--episodes 20]
   snnkern-drone plot RUN_DIR
+  snnkern-drone sweep [--preset quick] [--method guided] [--schedules fixed:2 fixed:50 fixed:100 interval adaptive]
+                      [--seeds 0 1 2] [--out runs/sweep] [--ray]
 """
 import argparse
 import json
@@ -21,8 +23,9 @@ def _train(a) -> int:
                      device=a.device, out=a.out, threads=a.threads)
     final = train(args, resume=a.resume)
     print(f"run folder: {args.out}")
-    print(json.dumps({k: final[k] for k in ("guided_return", "guided_return_std", "guided_return_final",
-                                             "guided_steps", "alone_return", "sparsity", "energy_nj")}, indent=2))
+    print(json.dumps({k: final[k] for k in ("guided_return_start", "guided_return", "guided_return_std",
+                                             "guided_return_final", "guided_steps", "guided_survived",
+                                             "alone_return", "sparsity", "energy_nj")}, indent=2))
     return 0
 
 
@@ -51,6 +54,13 @@ def _plot(a) -> int:
     return 0
 
 
+def _sweep(a) -> int:
+    from .sweep import sweep
+
+    sweep(a.preset, a.method, a.schedules, a.seeds, a.out, use_ray=a.ray, threads=a.threads)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="snnkern-drone", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,7 +83,19 @@ def main(argv=None) -> int:
     plot = sub.add_parser("plot", help="learning curve and flight PNGs of a run folder")
     plot.add_argument("run_dir")
     plot.set_defaults(run=_plot)
+    sw = sub.add_parser("sweep", help="several slope schedules x seeds, and the bar plot of the paper's Fig. 3")
+    sw.add_argument("--preset", default="quick", choices=("quick", "paper", "tiny"))
+    sw.add_argument("--method", default="guided", choices=("guided", "bc", "td3bc", "td3"))
+    sw.add_argument("--schedules", nargs="+", default=["fixed:2", "fixed:50", "fixed:100", "interval", "adaptive"],
+                    help="fixed:K, interval or adaptive[:K start]")
+    sw.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    sw.add_argument("--out", default="runs/sweep")
+    sw.add_argument("--threads", type=int, default=0, help="torch CPU threads per run (and CPUs per Ray trial)")
+    sw.add_argument("--ray", action="store_true", help="spread the runs over a Ray cluster with Ray Tune")
+    sw.set_defaults(run=_sweep)
     a = parser.parse_args(argv)
+    import snnkern
+    snnkern.keep_freed_memory()  # this process trains for minutes: reuse freed memory, no page faults
     return a.run(a)
 
 

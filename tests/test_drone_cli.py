@@ -103,3 +103,26 @@ def test_resume_after_kill_equals_an_uninterrupted_run(runs):
         assert torch.equal(resumed["td3"]["actor"][name], value), name
     for name, value in expected["buffer"]["data"].items():
         assert torch.equal(resumed["buffer"]["data"][name], value), name
+
+
+def test_sweep_runs_every_schedule_and_draws_the_bars(runs):
+    out = runs / "sweep"
+    argv = ["sweep", "--preset", "tiny", "--schedules", "fixed:2", "adaptive", "--seeds", "0", "--out", str(out),
+            "--threads", "1"]
+    assert main(argv) == 0
+    summary = json.loads((out / "sweep.json").read_text())
+    assert set(summary) == {"fixed:2", "adaptive"}
+    for name, folder in (("fixed:2", "fixed-k2-seed0"), ("adaptive", "adaptive-seed0")):
+        metrics = [json.loads(line) for line in (out / folder / "metrics.jsonl").read_text().splitlines()]
+        assert summary[name]["best_return"] == max(m["guided_return"] for m in metrics)
+    assert json.loads((out / "fixed-k2-seed0" / "config.json").read_text())["slope"] == 2.0
+    assert (out / "sweep.png").stat().st_size > 0 and "| adaptive |" in (out / "sweep.md").read_text()
+    finished = (out / "adaptive-seed0" / "checkpoint.pt").stat().st_mtime
+    assert main(argv) == 0  # finished runs are kept, not trained again
+    assert (out / "adaptive-seed0" / "checkpoint.pt").stat().st_mtime == finished
+
+
+@pytest.mark.parametrize("schedule", ["fixed", "interval:5", "cosine"])
+def test_sweep_rejects_unknown_schedules(runs, schedule):
+    with pytest.raises(ValueError, match="schedule"):
+        main(["sweep", "--preset", "tiny", "--schedules", schedule, "--out", str(runs / "bad")])

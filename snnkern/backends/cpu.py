@@ -25,6 +25,14 @@ def status():
     return _REASON
 
 
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed memory for reuse instead of returning it to the kernel, so the large
+    outputs of every call stop page-faulting (on a 2-core EPYC, T=128, B=32, N=1024 forward+backward: about
+    3x faster in a busy process). Process-wide, for every library: the process's memory no longer shrinks.
+    Returns False where it does not apply (not glibc, or no C++ extension)."""
+    return bool(_cpu is not None and _cpu.keep_freed_memory())
+
+
 def _ptr(t):
     return t.data_ptr() if t is not None else 0
 
