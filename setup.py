@@ -69,9 +69,11 @@ class OptionalBuildExt(build_ext):
             super().build_extension(ext)
             self.log_lines.append(f"cpu: built ({'OpenMP' if omp else 'no OpenMP: single thread'})")
         except Exception as error:  # no compiler, missing headers: install anyway
-            self.log_lines.append(f"cpu: build failed: {error}")
-            print(f"snnkern: C++ extension not built ({error}); the torch reference will be used",
-                  file=sys.stderr)
+            compiler = (getattr(self.compiler, "compiler_so", None) or ["?"])[0]
+            reason = (f"build failed: the C++ compiler {compiler!r} did not compile csrc/ (set CXX to a C++17 "
+                      f"compiler and reinstall); {type(error).__name__}: {str(error).splitlines()[-1][-200:]}")
+            self.log_lines.append(f"cpu: {reason}")
+            print(f"snnkern: C++ extension not built, the torch reference will be used: {reason}", file=sys.stderr)
 
     def _build_cuda(self):
         if os.environ.get("SNNKERN_SKIP_CUDA") == "1":

@@ -9,7 +9,7 @@ an interrupted one resumed. With `--ray` they are spread over a Ray cluster with
 import json
 import statistics
 from pathlib import Path
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 from .train import make_args, train
 
@@ -32,7 +32,7 @@ def run_dir(out: Path, schedule: str, seed: int) -> Path:
     return Path(out) / f"{schedule.replace(':', '-k')}-seed{seed}"
 
 
-def run_one(preset: str, method: str, schedule: str, seed: int, out: str, threads: int = 0,
+def run_one(preset: str, method: str, schedule: str, seed: int, out: str, threads: Optional[int] = None,
             show_progress: bool = True) -> dict:
     """One run of the sweep (resumed if interrupted, kept if finished); returns its final evaluation."""
     folder = run_dir(Path(out), schedule, seed)
@@ -43,7 +43,7 @@ def run_one(preset: str, method: str, schedule: str, seed: int, out: str, thread
 
 
 def run_with_ray(preset: str, method: str, schedules: Sequence[str], seeds: Sequence[int], out: str,
-                 threads: int) -> None:
+                 threads: Optional[int]) -> None:
     try:
         from ray import tune
     except ImportError as error:
@@ -54,7 +54,7 @@ def run_with_ray(preset: str, method: str, schedules: Sequence[str], seeds: Sequ
         final = run_one(preset, method, config["schedule"], config["seed"], out, threads, show_progress=False)
         return {"guided_return": final["guided_return"]}
 
-    resources = tune.with_resources(trainable, {"cpu": max(threads, 1)})
+    resources = tune.with_resources(trainable, {"cpu": threads or 1})
     space = {"schedule": tune.grid_search(list(schedules)), "seed": tune.grid_search(list(seeds))}
     tune.Tuner(resources, param_space=space,
                run_config=tune.RunConfig(name="snnkern-sweep", storage_path=str(Path(out) / "ray"))).fit()
@@ -112,7 +112,7 @@ def plot_summary(summary: dict, path: Path) -> Path:
 
 
 def sweep(preset: str, method: str, schedules: Sequence[str], seeds: Sequence[int], out: str, use_ray: bool = False,
-          threads: int = 0) -> dict:
+          threads: Optional[int] = None) -> dict:
     for schedule in schedules:
         parse_schedule(schedule)  # every name checked before hours of training start
     if use_ray:

@@ -123,6 +123,8 @@ def make_args(preset: str = "quick", **overrides) -> Args:
         raise ValueError(f"slope_schedule must be one of {SLOPE_SCHEDULES}, got {args.slope_schedule!r}")
     if not (math.isfinite(args.slope) and args.slope > 0):
         raise ValueError(f"slope must be > 0, got {args.slope}")
+    if not (isinstance(args.threads, int) and args.threads >= 0):
+        raise ValueError(f"threads must be an int >= 0 (0: torch's default), got {args.threads!r}")
     if args.device not in ("cpu", "cuda"):
         raise ValueError(f"device must be cpu or cuda, got {args.device!r}")
     if args.device == "cuda" and not torch.cuda.is_available():

@@ -1,7 +1,9 @@
 """Argument checks for `lif` and `lif_ref`: every error names the argument.
 
-Checks read Python values and tensor metadata only, never device data, except in debug mode
-(`snnkern.set_debug(True)` or SNNKERN_DEBUG=1), which also rejects NaN in x and v0.
+Checks read Python values and tensor metadata only, never tensor data (which would synchronise with a
+GPU and break torch.compile graphs): a slope, beta or threshold given as a tensor is not checked for its
+values. Debug mode (`snnkern.set_debug(True)` or SNNKERN_DEBUG=1) also checks values: NaN or inf in x,
+v0, beta and threshold, and a slope tensor that is not > 0.
 """
 import math
 import os
@@ -18,7 +20,8 @@ _debug = os.environ.get("SNNKERN_DEBUG", "") not in ("", "0")
 
 
 def set_debug(enabled: bool) -> None:
-    """Turn debug checks on or off: NaN in x or v0 then raises ValueError (costs a device sync)."""
+    """Turn debug checks on or off: NaN or inf in x, v0, beta or threshold and a slope tensor <= 0 then
+    raise ValueError (each check reads the tensor: a device sync on a GPU)."""
     global _debug
     _debug = bool(enabled)
 
@@ -76,25 +79,38 @@ def _param(name, value, x, features, valid, rule):
     return value.to(cdt)
 
 
-def validate(x, beta, threshold, v0, reset, reset_delay, detach_reset, surrogate, slope, time_dim) -> LifCall:
+def check_options(reset, reset_delay, detach_reset, surrogate, time_dim, backend="auto") -> None:
+    """The choices shared by `lif` and `nn.LIF`."""
+    for name, value, choices in (("reset", reset, RESETS), ("surrogate", surrogate, SURROGATES),
+                                 ("backend", backend, BACKENDS)):
+        if not isinstance(value, str) or value not in choices:
+            raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
+    if isinstance(time_dim, bool) or time_dim not in (0, 1):
+        raise ValueError(f"time_dim must be 0 ([T, B, ...]) or 1 ([B, T, ...]), got {time_dim!r}")
+    for name, flag in (("reset_delay", reset_delay), ("detach_reset", detach_reset)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"{name} must be a bool, got {flag!r}")
+
+
+def check_slope(slope) -> float:
+    """A slope given as a number: finite and > 0."""
+    if not isinstance(slope, Real) or isinstance(slope, bool) or not (math.isfinite(slope) and slope > 0):
+        raise ValueError(f"slope must be a finite number > 0, got {slope!r}")
+    return float(slope)
+
+
+def validate(x, beta, threshold, v0, reset, reset_delay, detach_reset, surrogate, slope, time_dim,
+             backend="auto") -> LifCall:
     if not torch.is_tensor(x):
         raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dtype not in DTYPES:
-        raise TypeError(f"x must be float16, bfloat16, float32 or float64, got {x.dtype}")
-    if time_dim not in (0, 1):
-        raise ValueError(f"time_dim must be 0 ([T, B, ...]) or 1 ([B, T, ...]), got {time_dim!r}")
+    if x.dtype not in DTYPES or x.layout != torch.strided:
+        raise TypeError(f"x must be a dense float16, bfloat16, float32 or float64 tensor, got {x.dtype}, {x.layout}")
+    check_options(reset, reset_delay, detach_reset, surrogate, time_dim, backend)
     if x.dim() < 3:
         layout = "[T, B, *features]" if time_dim == 0 else "[B, T, *features]"
         raise ValueError(f"x must have at least 3 dimensions {layout}, got shape {tuple(x.shape)}")
     if x.shape[0] == 0 or x.shape[1] == 0 or x[0, 0].numel() == 0:
         raise ValueError(f"x must not be empty, got shape {tuple(x.shape)}")
-    if reset not in RESETS:
-        raise ValueError(f"reset must be one of {sorted(RESETS)}, got {reset!r}")
-    if surrogate not in SURROGATES:
-        raise ValueError(f"surrogate must be one of {sorted(SURROGATES)}, got {surrogate!r}")
-    for name, flag in (("reset_delay", reset_delay), ("detach_reset", detach_reset)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"{name} must be a bool, got {flag!r}")
 
     if torch.is_tensor(slope):
         if slope.dim() != 0 or not slope.is_floating_point():
@@ -103,9 +119,7 @@ def validate(x, beta, threshold, v0, reset, reset_delay, detach_reset, surrogate
         if slope.device != x.device:
             raise ValueError(f"slope is on {slope.device} but x is on {x.device}")
     elif isinstance(slope, Real) and not isinstance(slope, bool):
-        slope = float(slope)
-        if not (math.isfinite(slope) and slope > 0):
-            raise ValueError(f"slope must be a finite number > 0, got {slope}")
+        slope = check_slope(slope)
     else:
         raise TypeError(f"slope must be a float or a 0-dim tensor, got {type(slope).__name__}")
 
@@ -123,8 +137,10 @@ def validate(x, beta, threshold, v0, reset, reset_delay, detach_reset, surrogate
         if v0.shape != (batch, *features):
             raise ValueError(f"v0 must have shape [B, *features] = {(batch, *features)}, got {tuple(v0.shape)}")
         v0 = v0.to(compute_dtype(x.dtype))
-    if _debug:
-        for name, t in (("x", x), ("v0", v0)):
-            if t is not None and bool(torch.isnan(t).any()):
-                raise ValueError(f"{name} contains NaN (snnkern debug mode is on)")
+    if _debug:  # values, not only metadata: each check reads the tensor (a device sync on a GPU)
+        for name, t in (("x", x), ("v0", v0), ("beta", beta), ("threshold", theta)):
+            if t is not None and not bool(torch.isfinite(t).all()):
+                raise ValueError(f"{name} contains NaN or inf (snnkern debug mode is on)")
+        if torch.is_tensor(slope) and not bool(slope > 0):
+            raise ValueError(f"slope must be > 0, got {float(slope)} (snnkern debug mode is on)")
     return LifCall(x, beta, theta, v0, slope, reset, reset_delay, detach_reset, surrogate, time_dim)

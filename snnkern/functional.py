@@ -35,9 +35,7 @@ def lif(x, beta=0.9, threshold=1.0, v0=None, *, reset="subtract", reset_delay=Fa
       reset_delay: m[t] = beta*m[t-1] + x[t] - threshold*s[t-1]  ("zero": beta*(1-s[t-1])*m[t-1] + x[t]),
                   s[t] = H(m[t] - threshold), m[-1] = v0, s[-1] = H(v0 - threshold); the state is m.
     """
-    call = validate(x, beta, threshold, v0, reset, reset_delay, detach_reset, surrogate, slope, time_dim)
-    if not isinstance(backend, str) or backend not in backends.KERNEL_BACKENDS + ("auto", "torch"):
-        raise ValueError(f"backend must be one of {('auto', *backends.KERNEL_BACKENDS, 'torch')}, got {backend!r}")
+    call = validate(x, beta, threshold, v0, reset, reset_delay, detach_reset, surrogate, slope, time_dim, backend)
     name = backends.resolve(backend, call.x.device)
     if name == "torch":
         spikes, state, _ = lif_ref_trace(call)

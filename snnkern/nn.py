@@ -7,19 +7,25 @@ and the next call continues from it: gradients never cross calls, so no autograd
 by the module and two forward/backward passes in a row always work. Call `reset_state()` at sequence or
 episode boundaries.
 """
-from numbers import Real
+import math
+from numbers import Integral, Real
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
 
+from ._validate import check_options, check_slope
 from .functional import lif
 
 
 def _shape(num_neurons) -> Tuple[int, ...]:
-    shape = (num_neurons,) if isinstance(num_neurons, int) else tuple(num_neurons)
-    if not shape or not all(isinstance(n, int) and n > 0 for n in shape):
-        raise ValueError(f"num_neurons must be a positive int or a shape of positive ints, got {num_neurons!r}")
-    return shape
+    def positive_int(n):
+        return isinstance(n, Integral) and not isinstance(n, bool) and n > 0
+
+    if positive_int(num_neurons):
+        return (int(num_neurons),)
+    if isinstance(num_neurons, (tuple, list, torch.Size)) and num_neurons and all(map(positive_int, num_neurons)):
+        return tuple(int(n) for n in num_neurons)
+    raise ValueError(f"num_neurons must be a positive int or a shape of positive ints, got {num_neurons!r}")
 
 
 class LIF(torch.nn.Module):
@@ -35,26 +41,34 @@ class LIF(torch.nn.Module):
                  reset_delay: bool = False, detach_reset: bool = False, surrogate: str = "fast_sigmoid",
                  slope: float = 25.0, time_dim: int = 0, backend: str = "auto", stateful: bool = False):
         super().__init__()
+        check_options(reset, reset_delay, detach_reset, surrogate, time_dim, backend)
+        if not isinstance(stateful, bool):
+            raise TypeError(f"stateful must be a bool, got {stateful!r}")
         self.shape = _shape(num_neurons)
-        self.beta = self._parameter("beta", beta, learn_beta)
-        self.threshold = self._parameter("threshold", threshold, learn_threshold)
-        self.register_buffer("slope", torch.tensor(float(slope)))
+        self.beta = self._parameter("beta", beta, learn_beta, lambda b: 0 <= b <= 1, "in [0, 1]")
+        self.threshold = self._parameter("threshold", threshold, learn_threshold, lambda t: t > 0, "> 0")
+        self.register_buffer("slope", torch.tensor(check_slope(slope)))
         self.options = dict(reset=reset, reset_delay=reset_delay, detach_reset=detach_reset,
                             surrogate=surrogate, backend=backend)
         self.time_dim = time_dim
         self.stateful = stateful
-        self._state: Optional[torch.Tensor] = None
+        self.register_buffer("_state", None, persistent=False)  # follows .to() / .double() with the module
 
-    def _parameter(self, name, value, learn):
+    def _parameter(self, name, value, learn, valid, rule):
         if value is None:
             value = torch.rand(self.shape)
-        elif isinstance(value, Real):
+        elif isinstance(value, Real) and not isinstance(value, bool):
+            if not (math.isfinite(value) and valid(value)):
+                raise ValueError(f"{name} must be {rule}, got {value}")
             if not learn:
                 return float(value)
             value = torch.full(self.shape, float(value))
         elif not torch.is_tensor(value):
             raise TypeError(f"{name} must be None, a float or a tensor, got {type(value).__name__}")
-        value = value.detach().clone().float().expand(self.shape).contiguous()
+        try:
+            value = value.detach().clone().float().expand(self.shape).contiguous()
+        except RuntimeError as error:
+            raise ValueError(f"{name} of shape {tuple(value.shape)} must broadcast to {self.shape}") from error
         if learn:
             return torch.nn.Parameter(value)
         self.register_buffer(name, value)
@@ -97,9 +111,11 @@ class LIF(torch.nn.Module):
 def set_slope(module: torch.nn.Module, k: float) -> int:
     """Set the surrogate slope of every `LIF` inside `module` (in place: no recompilation). Returns how
     many layers were set."""
-    if not isinstance(k, Real) or isinstance(k, bool) or not (float(k) > 0 and float(k) < float("inf")):
-        raise ValueError(f"k must be a finite number > 0, got {k!r}")
+    try:
+        k = check_slope(k)
+    except ValueError as error:
+        raise ValueError(f"k: {error}") from None
     layers = [m for m in module.modules() if isinstance(m, LIF)]
     for layer in layers:
-        layer.slope.fill_(float(k))
+        layer.slope.fill_(k)
     return len(layers)

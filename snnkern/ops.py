@@ -67,6 +67,9 @@ def _param_grad(partial: Tensor, param: Tensor) -> Tensor:
 
 
 def _backward(ctx, grad_spikes, grad_state, _grad_z):
+    if torch.is_grad_enabled() and not torch.compiler.is_compiling():
+        raise RuntimeError("the fused LIF backends have no double backward (create_graph=True); use "
+                           "backend='torch' for higher-order gradients")
     z, v0, beta, theta, slope_tensor = ctx.saved_tensors
     slope, reset, delay, detach, surrogate = ctx.variant
     if grad_spikes is not None and grad_spikes.stride(-1) != 1:

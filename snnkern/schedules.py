@@ -13,13 +13,20 @@ schedule part of a checkpoint.
 |           | the first evaluation                                                                  |
 """
 import math
+from numbers import Integral, Real
 from typing import Optional, Tuple
 
 
 def _positive(name, value):
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+    if not (isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
+
+
+def _count(name, value, minimum):
+    if not (isinstance(value, Integral) and not isinstance(value, bool) and value >= minimum):
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
 
 
 class SlopeSchedule:
@@ -65,34 +72,30 @@ class _Progress(SlopeSchedule):
 
     def __init__(self, total_steps: int, k_min: float = 1.0, k_max: float = 100.0):
         super().__init__(k_min, k_max, k_min)
-        if not (isinstance(total_steps, int) and total_steps > 0):
-            raise ValueError(f"total_steps must be a positive int, got {total_steps!r}")
-        self.total_steps = total_steps
+        self.total_steps = _count("total_steps", total_steps, 1)
 
     def update(self, step: int, eval_return: Optional[float] = None) -> float:
-        if step < 0:
-            raise ValueError(f"step must be >= 0, got {step}")
-        self.k = self.clamp(self.k_min + (self.k_max - self.k_min) * self._fraction(min(step / self.total_steps, 1.0)))
+        step = min(_count("step", step, 0), self.total_steps)
+        self.k = self.clamp(self.k_min + (self.k_max - self.k_min) * self._fraction(step))
         return self.k
 
-    def _fraction(self, progress: float) -> float:
+    def _fraction(self, step: int) -> float:
+        """Progress in [0, 1] at `step` (<= total_steps)."""
         raise NotImplementedError
 
 
 class Linear(_Progress):
-    def _fraction(self, progress: float) -> float:
-        return progress
+    def _fraction(self, step: int) -> float:
+        return step / self.total_steps
 
 
 class Interval(_Progress):
     def __init__(self, total_steps: int, k_min: float = 1.0, k_max: float = 100.0, intervals: int = 10):
         super().__init__(total_steps, k_min, k_max)
-        if not (isinstance(intervals, int) and intervals > 0):
-            raise ValueError(f"intervals must be a positive int, got {intervals!r}")
-        self.intervals = intervals
+        self.intervals = _count("intervals", intervals, 1)
 
-    def _fraction(self, progress: float) -> float:
-        return math.floor(progress * self.intervals) / self.intervals
+    def _fraction(self, step: int) -> float:
+        return (step * self.intervals // self.total_steps) / self.intervals  # integers: no rounding slip
 
 
 class Adaptive(SlopeSchedule):
@@ -101,19 +104,21 @@ class Adaptive(SlopeSchedule):
     def __init__(self, k_start: float = 2.0, k_min: float = 1.0, k_max: float = 100.0, window: int = 10,
                  return_range: Tuple[float, float] = (0.0, 400.0)):
         super().__init__(k_min, k_max, k_start)
-        if not (isinstance(window, int) and window > 0):
-            raise ValueError(f"window must be a positive int, got {window!r}")
-        low, high = return_range
+        self.window = _count("window", window, 1)
+        try:
+            low, high = (float(v) for v in return_range)
+        except (TypeError, ValueError):
+            low = high = math.nan
         if not (math.isfinite(low) and math.isfinite(high) and high > low):
             raise ValueError(f"return_range must be (low, high) with high > low, got {return_range!r}")
-        self.window = window
-        self.return_range = (float(low), float(high))
+        self.return_range = (low, high)
         self.scores = []  # 0.5 r + 0.5 dr of the last `window` evaluations
         self.last_return = None  # r of the last evaluation
 
     def update(self, step: int, eval_return: Optional[float] = None) -> float:
         if eval_return is None:
             return self.k
+        eval_return = float(eval_return)  # a 0-dim tensor too
         if not math.isfinite(eval_return):
             raise ValueError(f"eval_return must be finite, got {eval_return}")
         low, high = self.return_range

@@ -63,9 +63,20 @@ def test_eval_and_plot_commands(runs, capsys):
     assert (out / "learning_curve.png").exists()
 
 
-def test_existing_run_is_not_overwritten(runs):
-    with pytest.raises(FileExistsError, match="--resume"):
-        _train(runs / "guided")
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--preset", "tiny", "--out", "{runs}/guided"], "already holds a run: pass --resume"),
+    (["train", "--preset", "tiny", "--out", "{runs}/guided", "--resume", "--method", "td3"], "drop --method"),
+    (["train", "--preset", "tiny", "--out", "{runs}/nothere", "--resume"], "no checkpoint"),
+    (["train", "--preset", "tiny", "--resume"], "--resume needs --out"),
+    (["train", "--preset", "tiny", "--slope", "-1", "--out", "{runs}/x"], "slope must be > 0"),
+    (["train", "--preset", "tiny", "--threads", "-1"], "must be >= 1"),
+    (["eval", "{runs}"], "is not a checkpoint file"),
+    (["eval", "{runs}/guided/checkpoint.pt", "--episodes", "0"], "must be >= 1"),
+])
+def test_bad_commands_say_what_is_wrong(runs, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main([arg.format(runs=runs) for arg in argv])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_same_seed_same_run(runs):
@@ -123,6 +134,7 @@ def test_sweep_runs_every_schedule_and_draws_the_bars(runs):
 
 
 @pytest.mark.parametrize("schedule", ["fixed", "interval:5", "cosine"])
-def test_sweep_rejects_unknown_schedules(runs, schedule):
-    with pytest.raises(ValueError, match="schedule"):
+def test_sweep_rejects_unknown_schedules(runs, capsys, schedule):
+    with pytest.raises(SystemExit):
         main(["sweep", "--preset", "tiny", "--schedules", schedule, "--out", str(runs / "bad")])
+    assert "schedule" in capsys.readouterr().err

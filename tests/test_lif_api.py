@@ -58,6 +58,9 @@ def test_slope_changes_gradient(backend, slope_as_tensor):
     (dict(surrogate="erf"), ValueError, "surrogate"),
     (dict(backend="cupy"), ValueError, "backend"),
     (dict(time_dim=2), ValueError, "time_dim"),
+    (dict(time_dim=True), ValueError, "time_dim"),
+    (dict(reset=["zero"]), ValueError, "reset"),
+    (dict(surrogate={}), ValueError, "surrogate"),
     (dict(reset_delay=1), TypeError, "reset_delay"),
 ])
 def test_bad_arguments(kwargs, error, name):
@@ -69,6 +72,7 @@ def test_bad_arguments(kwargs, error, name):
 @pytest.mark.parametrize("x, error", [
     (torch.randn(4, 5), ValueError),  # [T, N]: no batch dimension
     (torch.randn(4, 2, 5).to(torch.int32), TypeError),
+    (torch.randn(4, 2, 5).to_sparse(), TypeError),
     (torch.randn(0, 2, 5), ValueError),
     ([[[1.0]]], TypeError),
 ])
@@ -98,16 +102,32 @@ def test_nan_propagates(backend):
     assert torch.isnan(grad_beta[2]) and torch.isfinite(grad_beta[[0, 1, 3, 4]]).all()
 
 
-def test_debug_mode_raises_on_nan():
+def test_debug_mode_checks_values():
     x = torch.zeros(3, 2, 4)
     x[1, 1, 1] = float("nan")
     snnkern.set_debug(True)
     try:
         with pytest.raises(ValueError, match=r"\bx\b.*NaN"):
             snnkern.lif(x)
+        with pytest.raises(ValueError, match=r"\bthreshold\b.*NaN"):
+            snnkern.lif(torch.zeros(3, 2, 4), threshold=torch.tensor([1.0, float("nan"), 1.0, 1.0]))
+        with pytest.raises(ValueError, match=r"\bslope\b"):
+            snnkern.lif(torch.zeros(3, 2, 4), slope=torch.tensor(-1.0))
     finally:
         snnkern.set_debug(False)
-    snnkern.lif(x)  # off again: no check, no error
+    snnkern.lif(x, slope=torch.tensor(-1.0))  # off again: tensor values are not read, no error
+
+
+def test_no_silent_double_backward():
+    x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+    for backend in BACKENDS:
+        spikes, _ = snnkern.lif(x, backend=backend, surrogate="sigmoid")
+        if backend == "torch":  # the reference has second derivatives
+            (g,) = torch.autograd.grad(spikes.sum(), x, create_graph=True)
+            assert g.requires_grad
+        else:
+            with pytest.raises(RuntimeError, match="double backward"):
+                torch.autograd.grad(spikes.sum(), x, create_graph=True)
 
 
 # (d) two chained calls with the state carried (not detached) equal one call over the whole sequence

@@ -92,7 +92,29 @@ def test_slope_in_state_dict_and_gradient():
 def test_bad_feature_shape():
     with pytest.raises(ValueError, match=r"\bx\b"):
         LIF(6)(torch.randn(3, 2, 5))
-    with pytest.raises(ValueError, match="num_neurons"):
-        LIF(0)
     with pytest.raises(ValueError, match="x_t"):
         LIF(6).step(torch.randn(6))
+
+
+@pytest.mark.parametrize("args, kwargs, name", [
+    ((0,), {}, "num_neurons"), ((3.0,), {}, "num_neurons"), ((True,), {}, "num_neurons"),
+    ((None,), {}, "num_neurons"), (((4, 0),), {}, "num_neurons"),
+    ((8,), dict(reset="bogus"), "reset"), ((8,), dict(surrogate="bogus"), "surrogate"),
+    ((8,), dict(time_dim=2), "time_dim"), ((8,), dict(backend="bogus"), "backend"),
+    ((8,), dict(slope=-1), "slope"), ((8,), dict(slope=float("nan")), "slope"),
+    ((8,), dict(beta=1.5, learn_beta=False), "beta"), ((8,), dict(threshold=0.0), "threshold"),
+    ((8,), dict(beta=torch.rand(7)), "beta"),
+])
+def test_bad_construction_fails_at_once(args, kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        LIF(*args, **kwargs)
+    with pytest.raises(TypeError, match="stateful"):
+        LIF(8, stateful="yes")
+
+
+def test_stored_state_follows_the_module_dtype():
+    layer = LIF(8, stateful=True)
+    layer(torch.rand(3, 2, 8))
+    layer.double()
+    spikes, state = layer(torch.rand(3, 2, 8, dtype=torch.float64))
+    assert spikes.dtype == state.dtype == torch.float64

@@ -1,5 +1,6 @@
 """Slope schedules: values, clamping, the adaptive rule, and checkpoint round trips."""
 import pytest
+import torch
 
 from snnkern import schedules
 
@@ -16,6 +17,11 @@ def test_linear_and_interval():
     assert [step.update(i) for i in (0, 24, 25, 74, 75, 99, 100)] == [1.0, 1.0, 26.0, 51.0, 76.0, 76.0, 101.0]
 
 
+def test_interval_levels_are_exact():
+    s = schedules.Interval(total_steps=100, k_min=1, k_max=100, intervals=100)
+    assert [s.update(i) for i in (29, 57, 58)] == pytest.approx([1 + 99 * 0.29, 1 + 99 * 0.57, 1 + 99 * 0.58])
+
+
 def test_adaptive_rule():
     s = schedules.Adaptive(k_start=2.0, k_min=1.0, k_max=100.0, window=2, return_range=(0.0, 400.0))
     assert s.update(0) == 2.0  # no evaluation yet
@@ -27,6 +33,7 @@ def test_adaptive_rule():
     assert s.update(4, eval_return=-1e4) == 1.0  # clamped at k_min
     high = schedules.Adaptive(return_range=(0.0, 10.0))
     assert high.update(0, eval_return=1e4) == 100.0  # clamped at k_max
+    assert isinstance(high.update(1, eval_return=torch.tensor(5.0)), float)
 
 
 @pytest.mark.parametrize("make", [
@@ -52,6 +59,11 @@ def test_state_dict_round_trip(make):
     (lambda: schedules.Interval(total_steps=5, intervals=0), "intervals"),
     (lambda: schedules.Adaptive(return_range=(1.0, 1.0)), "return_range"),
     (lambda: schedules.Adaptive(window=0), "window"),
+    (lambda: schedules.Adaptive(return_range=(0.0,)), "return_range"),
+    (lambda: schedules.Adaptive(return_range=None), "return_range"),
+    (lambda: schedules.Fixed(True), "k"),
+    (lambda: schedules.Linear(total_steps=True), "total_steps"),
+    (lambda: schedules.Linear(total_steps=10).update(float("nan")), "step"),
 ])
 def test_bad_arguments(make, name):
     with pytest.raises(ValueError, match=name):
