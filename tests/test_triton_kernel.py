@@ -252,9 +252,7 @@ import itertools, json, sys
 import triton.language as tl
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource, compile
-from snnkern.backends import triton as backend
-
-backend._compile()
+from snnkern.backends import _triton_kernels as backend
 TL = {"fp32": tl.float32, "fp64": tl.float64, "fp16": tl.float32, "bf16": tl.float32}
 LIMITS = {"fp16": (65504.0, 2.0**-14), "bf16": (3.3895313892515355e38, 2.0**-126)}
 
