@@ -133,17 +133,23 @@ def check_against_reference(backend, dtype, shape, variant, seed=0, per_neuron=T
         t.to(torch.float32).double() for t in (inputs.beta, inputs.threshold, inputs.v0)),
         inputs.grad_spikes, inputs.grad_state), torch.float64, variant, slope)
     lanes = near_threshold_lanes(inputs, dtype, variant, slope, tol["near"])
-    assert lanes.float().mean() < 0.25, "too many lanes near threshold: the comparison would be vacuous"
+    # one excluded lane is always allowed (a tiny tensor may have only a few)
+    assert lanes.sum() <= max(1, lanes.numel() // 4), "too many lanes near threshold: the comparison would be vacuous"
     keep = ~lanes
     neurons = ~lanes.any(0) if per_neuron else ~lanes.any()
     # beta and threshold gradients are sums of T*B terms that may cancel: allow rtol of the sum of the
     # terms' magnitudes, |dL/dx| times the membrane scale, summed over what the parameter reduces
     terms = exact[2].abs().sum(0) * (1 + exact[1].abs().max() + inputs.threshold.abs().max())
     terms = terms.sum(0) if per_neuron else terms.sum()
+    # dL/dv0 is a product of decays and surrogate values that can end up far smaller than the lane's other
+    # derivatives (rounding of z near a surrogate's kink then dominates): judge it on the lane's dL/dx
+    # scale; the state on the membrane scale
+    lane_scale = exact[2].abs().amax(0)
+    membrane_scale = inputs.x.abs().max() + inputs.threshold.abs().max()
     checks = [("spikes", got[0], exact[0], 0.0, keep.expand_as(got[0]), 0.0),
-              ("state", got[1], exact[1], tol["grad"], keep, 0.0),
+              ("state", got[1], exact[1], tol["grad"], keep, tol["grad"] * membrane_scale),
               ("grad_x", got[2], exact[2], tol["grad"], keep.expand_as(got[2]), 0.0),
-              ("grad_v0", got[3], exact[3], tol["grad"], keep, 0.0),
+              ("grad_v0", got[3], exact[3], tol["grad"], keep, tol["grad"] * lane_scale),
               ("grad_beta", got[4], exact[4], tol["grad"], neurons, tol["grad"] * terms),
               ("grad_threshold", got[5], exact[5], tol["grad"], neurons, tol["grad"] * terms)]
     for name, a, e, rtol, mask, atol in checks:
