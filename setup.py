@@ -11,10 +11,12 @@ Switches (environment variables):
   CUDA_HOME              where to look for bin/nvcc (else PATH)
 """
 import os
+import platform
 import shutil
 import subprocess
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from pybind11.setup_helpers import Pybind11Extension
@@ -23,15 +25,21 @@ from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).parent
 CSRC = ROOT / "csrc"
+KERNELS = "csrc/lif_cpu_kernels.cpp"  # compiled once per instruction set, see _compile_kernels
 DEBUG = os.environ.get("SNNKERN_BUILD_DEBUG") == "1"
 BUILD_LOG = "_build_log.txt"  # written into the package: what was built, what was skipped and why
 
 
-def _compiles(compiler, flags):
-    """Whether the C++ compiler accepts flags (used to detect OpenMP)."""
+OPENMP_PROBE = "#include <omp.h>\nint main() { return omp_get_max_threads() > 0 ? 0 : 1; }\n"
+# Instruction sets the CPU kernels are compiled for besides the baseline (x86-64 only; csrc/lif_cpu_isa.h)
+X86_ISAS = {"avx2": ["-mavx2", "-mf16c"]}
+
+
+def _compiles(compiler, flags, source="int main() { return 0; }\n"):
+    """Whether the C++ compiler compiles and links source with flags (used to detect OpenMP and -mavx2)."""
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "probe.cpp"
-        src.write_text("#include <omp.h>\nint main() { return omp_get_max_threads() > 0 ? 0 : 1; }\n")
+        src.write_text(source)
         try:
             objs = compiler.compile([str(src)], output_dir=tmp, extra_postargs=flags)
             compiler.link_executable(objs, str(Path(tmp) / "probe"), extra_postargs=flags)
@@ -62,18 +70,37 @@ class OptionalBuildExt(build_ext):
         if os.environ.get("SNNKERN_SKIP_CPU") == "1":
             self.log_lines.append("cpu: skipped (SNNKERN_SKIP_CPU=1)")
             return
-        omp = ["-fopenmp"] if _compiles(self.compiler, ["-fopenmp"]) else []
+        omp = ["-fopenmp"] if _compiles(self.compiler, ["-fopenmp"], OPENMP_PROBE) else []
         ext.extra_compile_args += omp
         ext.extra_link_args += omp
         try:
+            isas = self._compile_kernels(ext)
             super().build_extension(ext)
-            self.log_lines.append(f"cpu: built ({'OpenMP' if omp else 'no OpenMP: single thread'})")
+            threads = "OpenMP" if omp else "no OpenMP: single thread"
+            self.log_lines.append(f"cpu: built ({threads}; instruction sets: {', '.join(isas)})")
         except Exception as error:  # no compiler, missing headers: install anyway
             compiler = (getattr(self.compiler, "compiler_so", None) or ["?"])[0]
             reason = (f"build failed: the C++ compiler {compiler!r} did not compile csrc/ (set CXX to a C++17 "
                       f"compiler and reinstall); {type(error).__name__}: {str(error).splitlines()[-1][-200:]}")
             self.log_lines.append(f"cpu: {reason}")
             print(f"snnkern: C++ extension not built, the torch reference will be used: {reason}", file=sys.stderr)
+
+    def _compile_kernels(self, ext):
+        """Compiles csrc/lif_cpu_kernels.cpp once per instruction set the compiler can target (in parallel),
+        adds the objects to ext and returns the instruction sets' names."""
+        isas = {"baseline": []}
+        if platform.machine().lower() in ("x86_64", "amd64"):
+            isas.update({name: flags for name, flags in X86_ISAS.items() if _compiles(self.compiler, flags)})
+
+        def compile_for(name):
+            return self.compiler.compile(
+                [KERNELS], output_dir=str(Path(self.build_temp) / name), include_dirs=ext.include_dirs,
+                macros=[("SNNKERN_CPU_ISA", name)], extra_postargs=[*ext.extra_compile_args, *isas[name]])
+
+        with ThreadPoolExecutor(len(isas)) as pool:
+            ext.extra_objects += [obj for objs in pool.map(compile_for, isas) for obj in objs]
+        ext.define_macros += [(f"SNNKERN_HAVE_{name.upper()}", "1") for name in isas if name != "baseline"]
+        return list(isas)
 
     def _build_cuda(self):
         if os.environ.get("SNNKERN_SKIP_CUDA") == "1":
@@ -126,7 +153,7 @@ setup(
     ext_modules=[
         Pybind11Extension(
             "snnkern._cpu",
-            sources=[str(p.relative_to(ROOT)) for p in sorted(CSRC.glob("*.cpp"))],
+            sources=["csrc/lif_cpu.cpp"],
             include_dirs=[str(CSRC)],
             extra_compile_args=cpu_flags,
             cxx_std=17,

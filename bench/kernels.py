@@ -56,7 +56,8 @@ def machine_info(device: torch.device) -> dict:
     info = {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(), "snnkern": snnkern.__version__,
             "platform": platform.platform(), "device": str(device),
-            "backends": snnkern.info()["backends"], "peers": {}}
+            "backends": snnkern.info()["backends"], "cpu_instruction_set": snnkern.info()["cpu_instruction_set"],
+            "peers": {}}
     for package in ("snntorch", "spikingjelly", "norse", "triton"):
         try:
             info["peers"][package] = importlib.metadata.version(package)

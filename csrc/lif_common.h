@@ -13,7 +13,16 @@
 #define SNN_HD inline
 #endif
 
-namespace snnkern {
+// The CPU kernels are compiled once per instruction set (csrc/lif_cpu_kernels.cpp, setup.py). Each copy of
+// the kernel code lives in an inline namespace of its own, so the linker can never hand one instruction
+// set's out-of-line copy of an inline function to another. The CUDA kernels use the baseline one.
+#ifndef SNNKERN_CPU_ISA
+#define SNNKERN_CPU_ISA baseline
+#endif
+#define SNNKERN_NAMESPACE_BEGIN namespace snnkern { inline namespace SNNKERN_CPU_ISA {
+#define SNNKERN_NAMESPACE_END }}
+
+SNNKERN_NAMESPACE_BEGIN
 
 // Reset applied after a spike.
 enum ResetMode : int { kResetSubtract = 0, kResetZero = 1, kResetNone = 2 };
@@ -223,4 +232,4 @@ SNN_HD A lif_bwd_step(A z, A u_prev, A zp, A gs, A beta, A theta, A k, A& gu, G&
   return gm;
 }
 
-}  // namespace snnkern
+SNNKERN_NAMESPACE_END

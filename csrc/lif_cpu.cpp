@@ -1,18 +1,20 @@
-// Host side of the CPU LIF kernels: argument checks, dtype and variant dispatch, pybind11 binding.
+// Host side of the CPU LIF kernels: argument checks, the choice of instruction set, pybind11 binding.
 // The Python launcher (snnkern/backends/cpu.py) validates user input; these checks guard the
 // contract between launcher and kernel and raise ValueError through pybind11.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <climits>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
 
-#include "lif_cpu_kernel.h"
-#include "static_switch.h"
+#include "lif_cpu_isa.h"
 
 namespace py = pybind11;
 using snnkern::LifArgs;
@@ -33,48 +35,61 @@ void check_common(const LifArgs& a) {
   require(a.threads >= 1, "threads must be >= 1");
 }
 
-// Calls fn(S{}, A{}) with the storage type S and the compute type A of the dtype id.
-template <typename Fn>
-void dtype_switch(int dtype, Fn&& fn) {
-  switch (dtype) {
-    case snnkern::kFloat32: return fn(float{}, float{});
-    case snnkern::kFloat64: return fn(double{}, double{});
-    case snnkern::kFloat16: return fn(snnkern::f16{}, float{});
-    case snnkern::kBFloat16: return fn(snnkern::bf16{}, float{});
-    default: throw std::invalid_argument("dtype id must be in 0..3");
-  }
+// The kernels of the best instruction set this CPU runs (see lif_cpu_isa.h); SNNKERN_CPU_ISA=baseline in
+// the environment forces the baseline build, and use_isa() switches at run time (tests compare them).
+struct Kernels {
+  const char* name;
+  void (*forward)(const LifArgs&);
+  void (*backward)(const LifArgs&);
+};
+
+std::vector<Kernels> available_isas() {
+  std::vector<Kernels> isas{{"baseline", snnkern::baseline::lif_forward, snnkern::baseline::lif_backward}};
+#if defined(SNNKERN_HAVE_AVX2)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c"))
+    isas.push_back({"avx2", snnkern::avx2::lif_forward, snnkern::avx2::lif_backward});
+#endif
+  return isas;
+}
+
+Kernels& active() {
+  static Kernels kernels = [] {
+    const auto isas = available_isas();
+    const char* forced = std::getenv("SNNKERN_CPU_ISA");
+    if (forced != nullptr && std::string(forced) == "baseline") return isas.front();
+    return isas.back();
+  }();
+  return kernels;
+}
+
+void use_isa(const std::string& name) {
+  for (const auto& k : available_isas())
+    if (name == k.name) {
+      active() = k;
+      return;
+    }
+  throw std::invalid_argument("instruction set " + name + " is not available on this CPU or in this build");
+}
+
+std::vector<std::string> isa_names() {
+  std::vector<std::string> names;
+  for (const auto& k : available_isas()) names.push_back(k.name);
+  return names;
 }
 
 void lif_forward(const LifArgs& a) {
   check_common(a);
   require(a.x != 0 && a.spikes != 0 && a.v_out != 0, "x, spikes and v_out pointers must be set");
-  dtype_switch(a.dtype, [&](auto s, auto c) {
-    using S = decltype(s);
-    using A = decltype(c);
-    RESET_SWITCH(a.reset, kReset, [&] {
-      BOOL_SWITCH(a.delay, kDelay, [&] {
-        BOOL_SWITCH(a.z != 0, kStoreZ, [&] { snnkern::lif_fwd_cpu<S, A, kReset, kDelay, kStoreZ>(a); });
-      });
-    });
-  });
+  require(a.dtype >= 0 && a.dtype <= 3, "dtype id must be in 0..3");
+  active().forward(a);
 }
 
 void lif_backward(const LifArgs& a) {
   check_common(a);
   require(a.z != 0 && a.grad_x != 0 && a.grad_spikes != 0, "z, grad_x and grad_spikes pointers must be set");
-  dtype_switch(a.dtype, [&](auto s, auto c) {
-    using S = decltype(s);
-    using A = decltype(c);
-    RESET_SWITCH(a.reset, kReset, [&] {
-      BOOL_SWITCH(a.delay, kDelay, [&] {
-        BOOL_SWITCH(a.detach, kDetach, [&] {
-          SURROGATE_SWITCH(a.surrogate, kSg, [&] {
-            snnkern::lif_bwd_cpu<S, A, kReset, kDelay, kDetach, kSg>(a);
-          });
-        });
-      });
-    });
-  });
+  require(a.dtype >= 0 && a.dtype <= 3, "dtype id must be in 0..3");
+  active().backward(a);
 }
 
 // glibc's malloc hands large blocks to the kernel as fresh mappings and gives freed heap memory back to
@@ -112,6 +127,9 @@ PYBIND11_MODULE(_cpu, m) {
 #undef FIELD
   m.def("lif_forward", &lif_forward, py::call_guard<py::gil_scoped_release>(), "LIF forward over all T");
   m.def("lif_backward", &lif_backward, py::call_guard<py::gil_scoped_release>(), "LIF backward over all T");
+  m.def("isa", [] { return std::string(active().name); }, "instruction set of the kernels in use");
+  m.def("isas", &isa_names, "instruction sets this build has and this CPU runs (the last is the default)");
+  m.def("use_isa", &use_isa, "use the kernels of one instruction set (process-wide)");
   m.def("has_openmp", &has_openmp, "whether this build runs threads with OpenMP");
   m.def("keep_freed_memory", &keep_freed_memory, "glibc malloc: keep freed memory for reuse (process-wide)");
 }

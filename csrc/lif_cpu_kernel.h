@@ -15,7 +15,7 @@
 #include "lif_args.h"
 #include "lif_common.h"
 
-namespace snnkern {
+SNNKERN_NAMESPACE_BEGIN
 
 constexpr int64_t kBlock = 1024;
 // Below this many neuron-steps a call runs on the calling thread: waking OpenMP threads costs more than
@@ -160,4 +160,4 @@ void lif_bwd_cpu(const LifArgs& a) {
   }
 }
 
-}  // namespace snnkern
+SNNKERN_NAMESPACE_END

@@ -20,7 +20,7 @@
 #include "lif_common.h"
 #include "static_switch.h"
 
-namespace snnkern {
+SNNKERN_NAMESPACE_BEGIN
 
 SNN_HD float to_float(__half h) { return __half2float(h); }
 SNN_HD __half to_half(float f) { return __float2half_rn(f); }
@@ -140,7 +140,7 @@ __global__ void __launch_bounds__(kThreads) lif_bwd_kernel(const LifArgs a, cons
   if (a.grad_theta) as_ptr<A>(a.grad_theta)[lane.index] = gtheta;
 }
 
-}  // namespace snnkern
+SNNKERN_NAMESPACE_END
 
 namespace {
 

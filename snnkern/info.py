@@ -16,6 +16,7 @@ def info() -> dict:
         "python": platform.python_version(),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "threads": torch.get_num_threads(),
+        "cpu_instruction_set": backends.cpu.instruction_set(),
         "backends": {name: backends.status(name) for name in (*backends.KERNEL_BACKENDS, "torch")},
         "auto": {"cpu": backends.resolve("auto", torch.device("cpu")),
                  "cuda": backends.resolve("auto", torch.device("cuda")) if torch.cuda.is_available() else None},
@@ -27,7 +28,10 @@ def format_info(report: dict) -> str:
              f"CPU threads: {report['threads']}   CUDA device: {report['cuda_device'] or 'none'}",
              "backends:"]
     for name, reason in report["backends"].items():
-        lines.append(f"  {name:7s} {'available' if reason is None else 'unavailable: ' + reason}")
+        state = "available" if reason is None else "unavailable: " + reason
+        if name == "cpu" and reason is None:
+            state += f" ({report['cpu_instruction_set']} kernels)"
+        lines.append(f"  {name:7s} {state}")
     auto = ", ".join(f"{dev} -> {name}" for dev, name in report["auto"].items() if name)
     lines.append(f"auto picks: {auto}")
     return "\n".join(lines)

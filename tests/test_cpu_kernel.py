@@ -1,4 +1,6 @@
 """The fused CPU kernel against the reference: every variant x surrogate x dtype, edge sizes and values."""
+import os
+
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
@@ -80,3 +82,34 @@ def test_deterministic():
     second = run("cpu", inputs, torch.float32, VARIANTS[1])
     for a, b in zip(first, second):
         assert torch.equal(a, b)
+
+
+def test_instruction_sets_agree_bit_for_bit():
+    """The kernels compiled for each instruction set (baseline, and AVX2 where built and supported) give
+    identical outputs and gradients: the tests above run the default one, this covers the others."""
+    from snnkern import _cpu
+
+    default = _cpu.isa()
+    if "SNNKERN_CPU_ISA" not in os.environ:
+        assert default == _cpu.isas()[-1], "the best instruction set is the default"
+    others = [isa for isa in _cpu.isas() if isa != default]
+    if not others:
+        pytest.skip(f"only the {default} kernels are available here")
+    inputs = make_inputs((11, 3, 1031), seed=5)  # 1031 lanes per row: SIMD tails and a partial chunk
+    inputs.x[2, :, :7] = 1e4
+    inputs.x[4, :, 7:9] = float("nan")
+    try:
+        for variant in VARIANTS:
+            for dtype in DTYPES:
+                expected = run("cpu", inputs, dtype, variant)
+                for isa in others:
+                    _cpu.use_isa(isa)
+                    got = run("cpu", inputs, dtype, variant)
+                    _cpu.use_isa(default)
+                    for name, a, e in zip(("spikes", "state", "grad_x", "grad_v0", "grad_beta", "grad_threshold"),
+                                          got, expected):
+                        assert torch.equal(a.nan_to_num(7.0), e.nan_to_num(7.0)), f"{isa} vs {default}: {name}"
+    finally:
+        _cpu.use_isa(default)
+    with pytest.raises(ValueError, match="not available"):
+        _cpu.use_isa("avx1024")

@@ -25,6 +25,12 @@ def status():
     return _REASON
 
 
+def instruction_set():
+    """Instruction set of the kernels in use: "avx2" where this build has it and the CPU runs it, else
+    "baseline" (SNNKERN_CPU_ISA=baseline forces it); None without the C++ extension."""
+    return _cpu.isa() if _cpu is not None else None
+
+
 def keep_freed_memory() -> bool:
     """Make glibc's malloc keep freed memory for reuse instead of returning it to the kernel, so the large
     outputs of every call stop page-faulting (on a 2-core EPYC, T=128, B=32, N=1024 forward+backward: about
