@@ -85,8 +85,8 @@ def main(argv=None) -> int:
     train.add_argument("--slope", type=float, help="fixed slope, or the adaptive schedule's start (default 2)")
     train.add_argument("--seed", type=int, help="default 0")
     train.add_argument("--device", choices=("cpu", "cuda"), help="default cpu")
-    train.add_argument("--out", help="run folder (default runs/<method>-<schedule>-seed<seed>); the guide is "
-                                     "cached in guides/ next to it")
+    train.add_argument("--out", help="run folder (default runs/<method>-<schedule>-seed<seed>, for the paper and "
+                                     "tiny presets runs/<preset>-...); the guide is cached in guides/ next to it")
     train.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.set_defaults(run=_train)

@@ -47,7 +47,7 @@ class Args:
     seed: int = 0
     device: str = "cpu"
     out: str = ""
-    """run folder (default runs/<method>-<schedule>-seed<seed>)"""
+    """run folder (default runs/<method>-<schedule>-seed<seed>, prefixed with the preset unless quick)"""
     threads: int = 0
     """torch CPU threads (0: torch's default)"""
     # --- algorithm -------------------------------------------------------------------------------
@@ -129,7 +129,8 @@ def make_args(preset: str = "quick", **overrides) -> Args:
     if args.device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device cuda requested but torch sees no CUDA device")
     if not args.out:
-        args.out = f"runs/{args.method}-{args.slope_schedule}-seed{args.seed}"
+        prefix = "" if preset == "quick" else f"{preset}-"  # a paper run never collides with a quick one
+        args.out = f"runs/{prefix}{args.method}-{args.slope_schedule}-seed{args.seed}"
     return args
 
 

@@ -185,3 +185,10 @@ def test_guide_and_actor_shapes():
 def test_bad_arguments(name, value):
     with pytest.raises(ValueError, match=name):
         make_args("tiny", **{name: value})
+
+
+def test_default_run_folders_of_presets_differ():
+    """A paper run started after `make drone` must not land in (and be refused by) the quick run's folder."""
+    assert make_args("quick").out == "runs/guided-adaptive-seed0"
+    assert make_args("paper", method="bc", seed=3).out == "runs/paper-bc-adaptive-seed3"
+    assert make_args("quick", out="elsewhere").out == "elsewhere"
