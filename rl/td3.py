@@ -67,8 +67,13 @@ class TD3:
 
     def actor_loss(self, obs, policy_action, bc_action=None, bc_weight=0.0, alpha=None, mask=None):
         """-Q1(s, pi(s)), normalised by alpha / mean|Q| when alpha is set (TD3+BC), plus
-        bc_weight * |pi(s) - a|^2, both over the steps of mask."""
-        q = self.critic.q1_only(obs, policy_action)
+        bc_weight * |pi(s) - a|^2, both over the steps of mask. The loss's graph holds no critic weights:
+        its backward computes gradients for the actor only."""
+        self.critic.requires_grad_(False)
+        try:
+            q = self.critic.q1_only(obs, policy_action)
+        finally:
+            self.critic.requires_grad_(True)
         q_term = -masked_mean(q, mask)
         if alpha is not None:
             q_term = q_term * alpha / masked_mean(q.abs(), mask).detach().clamp(min=1e-6)

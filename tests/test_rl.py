@@ -158,6 +158,18 @@ def test_warmup_mask_removes_the_first_steps_from_the_actor_loss():
     assert grad[:10].abs().sum() == 0 and (grad[10:].abs().sum((1, 2)) > 0).all()
 
 
+def test_actor_loss_leaves_the_critic_alone():
+    """The actor loss's backward computes no critic gradients (wasted work) and the critic stays trainable."""
+    torch.manual_seed(0)
+    td3 = TD3(SpikingActor(hidden=(16, 8)), TwinCritic())
+    batch = _window_batch()
+    policy = torch.zeros(20, 3, 4, requires_grad=True)
+    loss, _ = td3.actor_loss(batch["privileged_obs"][:-1], torch.tanh(policy), batch["action"], alpha=2.0)
+    loss.backward()
+    assert policy.grad.abs().sum() > 0
+    assert all(p.grad is None and p.requires_grad for p in td3.critic.parameters())
+
+
 def test_actor_gradient_flows_from_the_q_term():
     """Guards against the Q term evaluated at replay actions (only BC would then train the actor)."""
     torch.manual_seed(0)
