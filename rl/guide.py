@@ -5,6 +5,7 @@ transitions from the batched environment (same-step autoreset, the true final ob
 observation of a truncated step) and evaluated every `eval_every` updates on 20 episodes. Training stops
 once at least `success_rate` of them survive the full episode.
 """
+import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -60,6 +61,7 @@ def train_guide(config: GuideConfig, seed: int, log: Optional[Callable[[str, flo
     _, info = env.reset(seed=seed)
     obs = info["privileged_obs"].clone()
     updates, step, report = 0, 0, {"survived": 0.0}
+    started, env_seconds = time.perf_counter(), 0.0
     while updates < config.max_updates:
         with torch.no_grad():
             if step < config.random_steps:
@@ -67,7 +69,9 @@ def train_guide(config: GuideConfig, seed: int, log: Optional[Callable[[str, flo
             else:
                 noise = torch.randn(config.num_envs, 4, generator=generator).to(device) * config.explore_std
                 action = (td3.actor(obs) + noise).clamp(-1, 1)
+        stepped = time.perf_counter()
         _, reward, terminated, truncated, info = env.step(action)
+        env_seconds += time.perf_counter() - stepped
         done = terminated | truncated
         next_obs = torch.where(done[:, None], info["final_privileged_obs"], info["privileged_obs"])
         buffer.add(obs=obs, action=action, reward=reward, next_obs=next_obs, terminated=terminated)
@@ -92,12 +96,14 @@ def train_guide(config: GuideConfig, seed: int, log: Optional[Callable[[str, flo
             updates += 1
             if updates % config.eval_every == 0:
                 episodes = run_episodes(eval_env, seed=10**9 + updates, guide=td3.actor)
+                env_seconds += episodes.env_seconds
                 report = {"return": returns_of(episodes).mean().item(),
                           "survived": (~episodes.terminated).float().mean().item(),
                           "steps": episodes.length.float().mean().item(), "updates": updates,
-                          "critic_loss": critic_loss.item(), "q": stats["q1"].item()}
+                          "critic_loss": critic_loss.item(), "q": stats["q1"].item(),
+                          "env_share": env_seconds / (time.perf_counter() - started)}
                 if log:
-                    for key in ("return", "survived", "steps", "critic_loss", "q"):
+                    for key in ("return", "survived", "steps", "critic_loss", "q", "env_share"):
                         log(f"guide/{key}", report[key], updates)
                 if progress:
                     progress(updates, report)

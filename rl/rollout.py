@@ -6,6 +6,7 @@ afterwards, and the actor runs on every observation from step 0, so its state is
 (jump-start). Either policy may be absent: roll_in 0 lets the actor fly alone from a zero state,
 roll_in >= the episode length lets the guide fly alone.
 """
+import time
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -31,6 +32,7 @@ class Episodes:
     length: torch.Tensor          # [n] steps L_i
     terminated: torch.Tensor      # [n] bool: ended by a crash (else by the time limit)
     returns: dict                 # name -> [n] returns under extra coefficient sets
+    env_seconds: float            # host time spent in env.step (on a GPU: launch time only)
     spikes: Optional[list] = None  # per LIF layer, [n] total spikes during actor steps (record=True)
     actor_steps: Optional[torch.Tensor] = None  # [n] steps the actor acted (record=True)
     states: Optional[torch.Tensor] = None  # [T+1, n, 17] true states (record=True)
@@ -74,6 +76,7 @@ def run_episodes(env: QuadrotorBatch, seed: int, actor=None, guide=None, roll_in
     states = [env.state.clone()] if record else None
     state = None
     privileged = info["privileged_obs"]
+    env_seconds = 0.0
     for t in range(horizon):
         guide_acts = roll_in > t
         guide_action = guide(privileged) if guide is not None else torch.zeros(n, 4, device=device)
@@ -91,7 +94,9 @@ def run_episodes(env: QuadrotorBatch, seed: int, actor=None, guide=None, roll_in
                 spikes = layer_spikes if spikes is None else [a + b for a, b in zip(spikes, layer_spikes)]
                 actor_steps += counted
         # an ended sub-env is simulated on (no autoreset) but ignored: keep its action finite
+        stepped = time.perf_counter()
         obs, reward, term, trunc, info = env.step(torch.where(alive[:, None], action, 0.0))
+        env_seconds += time.perf_counter() - stepped
         privileged = info["privileged_obs"]
         if record:
             states.append(env.state.clone())
@@ -110,8 +115,9 @@ def run_episodes(env: QuadrotorBatch, seed: int, actor=None, guide=None, roll_in
         if not bool(alive.any()):
             break
     stacked = {name: torch.stack(value) for name, value in records.items()}
-    return Episodes(**stacked, length=length, terminated=terminated, returns=returns, spikes=spikes,
-                    actor_steps=actor_steps if record else None, states=torch.stack(states) if record else None)
+    return Episodes(**stacked, length=length, terminated=terminated, returns=returns, env_seconds=env_seconds,
+                    spikes=spikes, actor_steps=actor_steps if record else None,
+                    states=torch.stack(states) if record else None)
 
 
 def returns_of(episodes: Episodes) -> torch.Tensor:
@@ -158,6 +164,7 @@ def evaluate(actor, guide, episodes: int = 20, warmup: int = 50, seed: int = 10*
     report["sparsity"] = sparsity
     report["synops_per_step"] = rates[0] * sizes[1] * sizes[2] + rates[1] * sizes[2] * sizes[3]
     report["energy_nj"] = energy_per_inference(sizes, sparsity)
+    report["env_seconds"] = sum(r.env_seconds for r in runs.values())
     returns = returns_of(run)
     median = int((returns - returns.median()).abs().argmin())
     report["flight"] = run.states[: int(run.length[median]) + 1, median].cpu()  # [L+1, 17], median episode

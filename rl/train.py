@@ -292,7 +292,8 @@ def train(args: Args, resume: bool = False, show_progress: bool = True) -> dict:
     collect_generator = torch.Generator().manual_seed(args.seed + 1)
     sample_generator = torch.Generator().manual_seed(args.seed + 2)
     run = {"iteration": 0, "bc_weight": args.bc_weight if args.method != "td3" else 0.0, "env_steps": 0,
-           "updates": 0, "update_credit": 0.0, "elapsed": 0.0, "metrics": []}
+           "updates": 0, "update_credit": 0.0, "elapsed": 0.0, "eval_seconds": 0.0, "env_seconds": 0.0,
+           "metrics": []}
     online = args.method in ("guided", "td3")
     env = QuadrotorBatch(args.num_envs, device=args.device, autoreset=False, max_episode_steps=args.max_steps)
 
@@ -335,6 +336,7 @@ def train(args: Args, resume: bool = False, show_progress: bool = True) -> dict:
                 buffer.add_episode(**episode)
             collected_steps = int(episodes.length.sum())
             run["env_steps"] += collected_steps
+            run["env_seconds"] += episodes.env_seconds
         collected = time.perf_counter()
 
         # ALGO LOGIC: gradient steps on windows; losses on the steps after the warm-up
@@ -360,9 +362,12 @@ def train(args: Args, resume: bool = False, show_progress: bool = True) -> dict:
         if (iteration + 1) % args.eval_every == 0 or iteration + 1 == args.iterations:
             report = evaluate(td3.actor, guide, args.eval_episodes, args.warmup, eval_seed(args),
                               stage=stage, max_steps=args.max_steps, device=args.device)
+            run["eval_seconds"] += time.perf_counter() - finished
+            run["env_seconds"] += report["env_seconds"]
             slope_schedule.update(iteration + 1, eval_return=report["guided"]["return"])
             record = {"iteration": iteration + 1, "env_steps": run["env_steps"], "updates": run["updates"],
                       "seconds": round(run["elapsed"], 1), "slope": k, "bc_weight": run["bc_weight"],
+                      "env_share": run["env_seconds"] / (run["elapsed"] + run["eval_seconds"]),
                       "roll_in": roll_in, "stage": stage, **stats,
                       **{f"{mode}_{key}": value for mode in ("guided", "alone") for key, value in report[mode].items()},
                       "spike_rate": report["spike_rate"], "sparsity": report["sparsity"],
@@ -371,6 +376,7 @@ def train(args: Args, resume: bool = False, show_progress: bool = True) -> dict:
             for name in ("guided_return", "guided_return_start", "guided_return_final", "guided_steps",
                          "alone_return", "alone_steps", "sparsity"):
                 writer.add_scalar(f"charts/{name}", record[name], iteration + 1)
+            writer.add_scalar("perf/env_share", record["env_share"], iteration + 1)
             for layer, rate in enumerate(report["spike_rate"], 1):
                 writer.add_scalar(f"spikes/layer{layer}_rate", rate, iteration + 1)
             writer.flush()

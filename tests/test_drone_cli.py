@@ -23,7 +23,7 @@ def runs(tmp_path_factory):
 
 
 def _without_time(metrics):
-    return [{k: v for k, v in m.items() if k != "seconds"} for m in metrics]
+    return [{k: v for k, v in m.items() if k not in ("seconds", "env_share")} for m in metrics]
 
 
 def _train(out, *extra):
@@ -44,6 +44,7 @@ def test_every_method_writes_its_run_folder(runs, method):
     metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["iteration"] for m in metrics] == [2, 4]
     assert all(torch.isfinite(torch.tensor(m["guided_return"])) for m in metrics)
+    assert all(0 < m["env_share"] < 1 for m in metrics)  # the environment's share of the training time
 
 
 def test_updates_per_environment_step_follow_the_config(runs):
