@@ -239,3 +239,13 @@ def _lif_bwd_kernel(
         tl.store(gbeta_ptr + lanes, gbeta, mask=mask)
     if NEED_THETA:
         tl.store(gtheta_ptr + lanes, gtheta, mask=mask)
+
+
+@_jit
+def _interpreter_probe(out_ptr, T):
+    """Counts to T over a runtime loop bound, as the kernels loop over time: the construct that Triton 3.6's
+    interpreter fails on under numpy >= 2.4 (snnkern/backends/triton.py's status runs it when interpreting)."""
+    count = tl.zeros([16], tl.float32)
+    for t in range(T):
+        count += 1.0
+    tl.store(out_ptr + tl.arange(0, 16), count)

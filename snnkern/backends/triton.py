@@ -45,9 +45,30 @@ def _import_error():
 def status():
     if _import_error() is not None:
         return f"triton is not installed ({_import_error()})"
-    if not _interpreting() and not torch.cuda.is_available():
+    if _interpreting():
+        return _interpreter_error()
+    if not torch.cuda.is_available():
         return "no CUDA device (TRITON_INTERPRET=1 runs the Triton kernels on CPU tensors, slowly)"
     return None
+
+
+@functools.cache
+def _interpreter_error():
+    """Why Triton's interpreter cannot run the kernels here, else None: a probe kernel loops over a runtime
+    count, as the kernels do (Triton 3.6's interpreter fails on that with numpy >= 2.4)."""
+    import numpy
+    import triton
+
+    count = torch.zeros(16)
+    try:
+        _kernels()._interpreter_probe[(1,)](count, 3)
+        if torch.equal(count, torch.full((16,), 3.0)):
+            return None
+        error = f"counted to {count.tolist()} instead of 3"
+    except Exception as failure:  # the interpreter's own failure, whatever its type
+        error = f"{type(failure).__name__}: {failure}"
+    return (f"Triton {triton.__version__}'s interpreter cannot run the kernels with numpy {numpy.__version__} "
+            f"({error}); Triton 3.6's interpreter needs numpy < 2.4, Triton 3.9's runs with numpy 2.4")
 
 
 @functools.cache
