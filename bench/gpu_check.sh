@@ -7,15 +7,18 @@
 #   4. benchmarks LIF forward+backward with CUDA events: ours (triton, cuda), the torch reference, snnTorch,
 #      SpikingJelly (each implementation it has), Norse; T x B*N x fp32/bf16, retained memory at T=4096, and
 #      the Open Neuromorphic shape (B=16, T=500, N=16384, Linear+LIF)
+#   5. the quadrotor environment's drone steps/s on the GPU (python -m bench.env_speed --device cuda)
 # and prints a short table last. Usage, from anywhere:
-#   bash bench/gpu_check.sh OUT_DIR          (PYTHON=python3.11 bash ... to pick the interpreter)
+#   bash bench/gpu_check.sh OUT_DIR          (PYTHON=... to pick the interpreter; python3 by default)
 #   GPU_CHECK_DRY_RUN=1 bash bench/gpu_check.sh OUT_DIR    every stage on the CPU, benchmark at smoke size
 # Everything is written under OUT_DIR: env.txt, wheels.log, build.log, gpu_tests.log, bench/ (results.md,
-# results.json, machine.json, time_vs_T.png, summary.txt), bench.log.
+# results.json, machine.json, time_vs_T.png, summary.txt), bench.log, env_speed.log.
+# Through the device tool (which returns at most 8 files from $OUT), pack the folder into one file:
+#   bash bench/gpu_check.sh /tmp/gpu_check; tar -C /tmp -czf $OUT/gpu_check.tar.gz gpu_check
 set -uo pipefail
 
 OUT_DIR=${1:?usage: bash bench/gpu_check.sh OUT_DIR}
-PYTHON=${PYTHON:-python}
+PYTHON=${PYTHON:-python3}  # the H200 image: python3 is the interpreter that holds torch
 mkdir -p "$OUT_DIR"
 OUT_DIR=$(cd "$OUT_DIR" && pwd)
 cd "$(dirname "$0")/.."
@@ -48,7 +51,7 @@ import importlib.metadata as md, platform, torch
 print("python", platform.python_version(), "torch", torch.__version__, "cuda", torch.version.cuda,
       "device", torch.cuda.get_device_name(0) if torch.cuda.is_available() else None)
 for p in ("triton", "setuptools", "pybind11", "pytest", "numpy", "matplotlib", "snntorch", "spikingjelly",
-          "norse", "loguru"):
+          "norse", "loguru", "gymnasium"):
     try:
         print(f"{p} {md.version(p)}")
     except md.PackageNotFoundError:
@@ -96,7 +99,7 @@ stage "GPU tests (pytest -m gpu tests)" 150 gpu_tests.log -- \
   "$PYTHON" -m pytest -m gpu -q -rs --continue-on-collection-errors -p no:cacheprovider tests
 
 # ---- 4. benchmark --------------------------------------------------------------------------------------
-left=$(( 570 - (SECONDS - START) ))
+left=$(( 570 - 50 - (SECONDS - START) ))  # 50 s stay for the environment's speed
 (( left > 330 )) && left=330
 if (( left < 60 )); then
   status+=("benchmark: not run, only ${left}s left of the 10 minutes")
@@ -109,10 +112,22 @@ else
       --note "bench/gpu_check.sh"
 fi
 
+# ---- 5. environment speed -----------------------------------------------------------------------------
+env_args=(--device cuda --batch-sizes 1 1024 65536 1048576)
+[[ ${GPU_CHECK_DRY_RUN:-0} == 1 ]] && env_args=(--device cpu --batch-sizes 1 1024 --steps 20)
+left=$(( 570 - (SECONDS - START) ))
+if (( left < 20 )); then
+  status+=("environment speed: not run, only ${left}s left of the 10 minutes")
+else
+  stage "environment speed (python -m bench.env_speed ${env_args[*]:0:2})" "$left" env_speed.log -- \
+    "$PYTHON" -m bench.env_speed "${env_args[@]}"
+fi
+
 # ---- short table last ----------------------------------------------------------------------------------
 echo
 echo "== gpu_check.sh finished in $(( SECONDS - START ))s; results in $OUT_DIR"
 printf '%s\n' "${status[@]}"
 grep -E "^(FAILED|ERROR)|[0-9]+ (passed|failed)|no tests ran" "$OUT_DIR/gpu_tests.log" | tail -n 12
 [[ -f "$OUT_DIR/bench/summary.txt" ]] && cat "$OUT_DIR/bench/summary.txt"
+[[ -f "$OUT_DIR/env_speed.log" ]] && grep -E "^\|" "$OUT_DIR/env_speed.log"
 exit 0
