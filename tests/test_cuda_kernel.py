@@ -195,7 +195,7 @@ def test_gpu_triton_does_not_recompile_for_new_sizes_or_slopes():
     from snnkern.backends import triton as backend
 
     def compiled_kernels():
-        return sum(len(cache[0]) for kernel in (backend._lif_fwd_kernel, backend._lif_bwd_kernel)
+        return sum(len(cache[0]) for kernel in (backend._kernels()._lif_fwd_kernel, backend._kernels()._lif_bwd_kernel)
                    for cache in kernel.device_caches.values())
 
     def step(T, B, N, slope):
@@ -208,6 +208,17 @@ def test_gpu_triton_does_not_recompile_for_new_sizes_or_slopes():
     for T, B, N, slope in ((9, 2, 101, 3.0), (1, 7, 33, 25.0), (130, 1, 1001, 0.5)):
         step(T, B, N, slope)
     assert compiled_kernels() == before
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two GPUs")
+def test_gpu_call_on_another_device_keeps_the_current_device(gpu_backend):
+    x = torch.randn(4, 3, 50, device="cuda:1", requires_grad=True)
+    with torch.cuda.device(0):
+        spikes, state = snnkern.lif(x, backend=gpu_backend)
+        torch.autograd.grad(spikes.sum() + state.sum(), x)
+        assert torch.cuda.current_device() == 0
+    assert spikes.device == x.device
 
 
 @pytest.mark.gpu

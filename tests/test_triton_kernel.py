@@ -19,6 +19,7 @@ from lif_checks import VARIANTS, assert_close, check_against_reference, make_inp
 from snnkern.backends import triton as triton_backend
 
 pytest.importorskip("triton")
+pytestmark = pytest.mark.triton
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 DTYPES = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
@@ -227,6 +228,32 @@ def test_slope_tensor_equals_float_and_changes_gradient(backend):
                  for slope in (k, torch.tensor(k, dtype=torch.float64, device=DEVICE))]
         assert torch.equal(grads[0], grads[1])
         torch.testing.assert_close(grads[0], 1 / (1 + k * (x.detach() - 1).abs()) ** 2, rtol=1e-12, atol=0)
+
+
+def test_torch_compile_fullgraph(backend):
+    """torch.compile traces through the backend's choice (the status checks run eagerly, not traced)."""
+    x = torch.randn(7, 3, 20, device=DEVICE, requires_grad=True)
+    beta = torch.full((20,), 0.8, device=DEVICE, requires_grad=True)
+
+    def loss(x):
+        spikes, state = snnkern.lif(x, beta, 0.5, backend=backend)
+        return (spikes * torch.arange(20.0, device=DEVICE)).sum() + state.square().sum()
+
+    compiled = torch.compile(loss, fullgraph=True, backend="aot_eager")
+    expected, got = loss(x), compiled(x)
+    torch.testing.assert_close(got, expected)
+    for a, b in zip(torch.autograd.grad(got, (x, beta)), torch.autograd.grad(expected, (x, beta))):
+        torch.testing.assert_close(a, b)
+
+
+def test_backend_choice_is_marked_constant_as_torch_marks_it():
+    from snnkern.backends import resolve
+
+    def probe():
+        return None
+
+    assert torch.compiler.assume_constant_result(probe) is probe
+    assert all(getattr(f, "_dynamo_marked_constant", False) for f in (probe, resolve))
 
 
 def test_deterministic(backend):

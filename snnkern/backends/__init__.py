@@ -53,6 +53,13 @@ def resolve(name: str, device: torch.device) -> str:
     return name
 
 
+# torch.compile calls resolve eagerly and keeps its result as a constant of the graph, instead of tracing the
+# status checks (which load libraries and probe devices: a graph break, an error under fullgraph=True). The
+# attribute is what torch.compiler.assume_constant_result sets; set here directly, because that function
+# imports torch._dynamo, which would double the time of `import snnkern`.
+resolve._dynamo_marked_constant = True
+
+
 from . import cpu, cuda, triton  # noqa: E402  (they import build_note from this module)
 
 _MODULES = {"cpu": cpu, "triton": triton, "cuda": cuda}

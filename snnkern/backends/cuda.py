@@ -98,8 +98,11 @@ def _args(x_like, beta, theta, v0, reset, delay, detach=False, surrogate=0, **fi
 
 
 def _launch(entry, device, *pointers):
-    """Calls the library's entry point on torch's current stream of `device`; raises its error."""
-    error = getattr(load()[0], entry)(*pointers, device.index, torch.cuda.current_stream(device).cuda_stream)
+    """Calls the library's entry point on torch's current stream of `device`; raises its error. `device` is
+    made current around the call, so that the library's cudaSetDevice leaves torch's current device as it
+    was (the library's runtime and torch's share the driver's current context)."""
+    with torch.cuda.device(device):
+        error = getattr(load()[0], entry)(*pointers, device.index, torch.cuda.current_stream(device).cuda_stream)
     if error:
         raise RuntimeError(f"snnkern {entry} failed: {error.decode()}")
 
