@@ -3,7 +3,7 @@
 # nvcc 13.0), in under 10 minutes:
 #   1. installs the pure-Python peers that travel as wheels in bench/wheels/ (see bench/wheels/README.md)
 #   2. builds the extensions in place (CUDA kernels with nvcc)
-#   3. runs the GPU tests: python -m pytest -m gpu tests
+#   3. runs the GPU tests: python -m pytest -m 'gpu or triton' tests (the Triton tests compiled on the GPU)
 #   4. benchmarks LIF forward+backward with CUDA events: ours (triton, cuda), the torch reference, snnTorch,
 #      SpikingJelly (each implementation it has), Norse; T x B*N x fp32/bf16, retained memory at T=4096, and
 #      the Open Neuromorphic shape (B=16, T=500, N=16384, Linear+LIF)
@@ -95,9 +95,14 @@ fi
 "$PYTHON" -m snnkern.cli info 2>&1 | tee -a "$OUT_DIR/build.log"
 
 # ---- 3. GPU tests --------------------------------------------------------------------------------------
-# (on a bare machine Triton compiles every kernel variant the tests meet: about 0.2 s each here, 79 in test_gpu_every_variant alone)
-stage "GPU tests (pytest -m gpu tests)" 200 gpu_tests.log -- \
-  "$PYTHON" -m pytest -m gpu -q -rs --durations=10 --continue-on-collection-errors -p no:cacheprovider tests
+# The tests marked gpu and the Triton kernel tests, compiled on CUDA tensors. On a bare machine Triton
+# compiles every kernel variant they meet (about 0.2 s each here, some 300 of them): with pytest-xdist (on
+# the H200 image) they run in 8 processes.
+xdist=()
+"$PYTHON" -c "import xdist" 2>/dev/null && xdist=(-n 8)
+stage "GPU tests (pytest -m 'gpu or triton' tests ${xdist[*]})" 300 gpu_tests.log -- \
+  "$PYTHON" -m pytest -m "gpu or triton" "${xdist[@]}" -q -rs --durations=10 --continue-on-collection-errors \
+    -p no:cacheprovider tests
 
 # ---- 4. benchmark --------------------------------------------------------------------------------------
 left=$(( 570 - 50 - (SECONDS - START) ))  # 50 s stay for the environment's speed
