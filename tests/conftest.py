@@ -1,4 +1,5 @@
-"""Tests marked `gpu` need a CUDA device: skipped without one (`pytest -m gpu` selects them on a GPU box).
+"""Tests marked `gpu` need a CUDA device: skipped without one. On a GPU box, `pytest -m "gpu or triton"` selects
+them and the Triton kernel tests, which then run compiled on CUDA tensors (bench/gpu_check.sh does this).
 
 Without a GPU, the Triton kernels run in Triton's interpreter (test_triton_kernel.py sets TRITON_INTERPRET=1
 for its own tests). Triton decides when it is imported whether its own library functions (tl.zeros, ...)
