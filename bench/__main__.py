@@ -22,8 +22,8 @@ def main(argv=None) -> int:
         command = sub.add_parser(name, help=help_text)
         try:  # a command whose dependencies are missing (training needs the rl extra) leaves the others working
             module = importlib.import_module(f"bench.{name}")
-        except ModuleNotFoundError as error:
-            command.set_defaults(module=None, missing=error.name.split(".")[0])
+        except ImportError as error:
+            command.set_defaults(module=None, missing=(error.name or str(error)).split(".")[0])
             continue
         module.add_arguments(command)
         command.set_defaults(module=module)

@@ -15,6 +15,7 @@ Memory: bytes of tensors saved for the backward and still held when the forward 
 (torch.autograd.graph.saved_tensors_hooks; unique storages, the input itself excluded) and, on a GPU, the peak
 allocation of one forward+backward above what existed before it.
 """
+import contextlib
 import datetime
 import importlib.metadata
 import json
@@ -23,6 +24,7 @@ import os
 import platform
 import re
 import shlex
+import signal
 import statistics
 import time
 import weakref
@@ -109,7 +111,9 @@ def measure(fn, device, budget=1.0, min_runs=5, max_runs=100, max_call=float("in
             fn()
             times.append(time.perf_counter() - t0)
         return times
-    flush = _L2_FLUSH.setdefault(device, torch.empty(2**28, dtype=torch.int8, device=device))
+    if device not in _L2_FLUSH:
+        _L2_FLUSH[device] = torch.empty(2**28, dtype=torch.int8, device=device)
+    flush = _L2_FLUSH[device]
     events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(runs)]
     for begin, end in events:
         flush.zero_()
@@ -192,16 +196,16 @@ def _blocked(impl, device, deadline):
 
 def _failure(error, device):
     if device.type == "cuda":
-        torch.cuda.empty_cache()
+        with contextlib.suppress(Exception):  # after a sticky CUDA error this raises too
+            torch.cuda.empty_cache()
     if _is_oom(error):
         return "oom", "out of memory"
     return "failed", f"{type(error).__name__}: {str(error)[:200]}"
 
 
-def sweep(impls, cells, modes, device, timing, deadline, log):
-    """One row per (cell, impl, mode): median and quantiles, or a status (unavailable, skipped, oom, failed)
-    with its reason."""
-    rows = []
+def sweep(impls, cells, modes, device, timing, deadline, log, rows):
+    """Appends to rows one row per (cell, impl, mode): median and quantiles, or a status (unavailable,
+    skipped, oom, failed) with its reason."""
     too_slow = {}  # (impl, B*N, dtype) -> the T at which a call took over max_call: larger T are skipped
     for T, B, N, dtype in cells:
         x, grad = inputs(T, B, N, dtype, device)
@@ -235,12 +239,11 @@ def sweep(impls, cells, modes, device, timing, deadline, log):
                 rows.append(row)
                 log(row)
         del x, grad
-    return rows
 
 
-def _per_impl(impls, base, device, deadline, log, measure_one):
-    """One row per implementation: base + measure_one(impl) (a dict), or a status with its reason."""
-    rows = []
+def _per_impl(impls, base, device, deadline, log, measure_one, rows):
+    """Appends to rows one row per implementation: base + measure_one(impl) (a dict), or a status with its
+    reason."""
     for impl in impls:
         row = dict(base, impl=impl.name, library=impl.library)
         status, reason = _blocked(impl, device, deadline)
@@ -253,10 +256,9 @@ def _per_impl(impls, base, device, deadline, log, measure_one):
             row["status"], row["reason"] = status, reason
         rows.append(row)
         log(row)
-    return rows
 
 
-def open_neuromorphic(impls, shape, dtype, device, timing, deadline, log):
+def open_neuromorphic(impls, shape, dtype, device, timing, deadline, log, rows):
     """Linear(N, N) + LIF on x [T, B, N], forward+backward to the Linear's parameters (the Open Neuromorphic
     benchmark shape)."""
     B, T, N = shape
@@ -278,15 +280,15 @@ def open_neuromorphic(impls, shape, dtype, device, timing, deadline, log):
         return dict(median_s=statistics.median(times), runs=len(times))
 
     base = dict(T=T, B=B, N=N, dtype=SHORT[dtype], mode="linear+lif")
-    return _per_impl(impls, base, device, deadline, log, one)
+    _per_impl(impls, base, device, deadline, log, one, rows)
 
 
-def retained(impls, T, B, N, device, deadline, log):
+def retained(impls, T, B, N, device, deadline, log, rows):
     """Memory kept for the backward by one call at a long T (fp32): saved bytes against the input's size."""
     x, grad = inputs(T, B, N, torch.float32, device)
     base = dict(T=T, B=B, N=N, dtype="fp32", input_bytes=x.nbytes)
-    return _per_impl(impls, base, device, deadline, log,
-                     lambda impl: memory(impl.build(device, torch.float32), x, grad, device))
+    _per_impl(impls, base, device, deadline, log,
+              lambda impl: memory(impl.build(device, torch.float32), x, grad, device), rows)
 
 
 def add_bandwidth(rows, copy_gbps):
@@ -314,21 +316,26 @@ def ratios(rows):
 
 # ---- targets of the issues ---------------------------------------------------------------------------
 
+def _target_peers(T, B, N, dtype, device):
+    """The (peer, speed-up) targets the issues set for a cell (dtype: short name), or None."""
+    if device.type == "cpu" and (T, B, N, dtype) == (128, 32, 1024, "fp32"):
+        return [("spikingjelly", 10.0), ("snntorch", 50.0)]  # issue 2
+    if device.type == "cuda" and T >= 128 and B * N >= 2**20:
+        return [("spikingjelly-triton", 1.5), ("snntorch", 30.0)]  # issue 5, with >= 80 % of copy bandwidth
+    return None
+
+
 def targets(rows, device):
     """The issues' numeric targets, checked on the rows that exist: (target, cell, ours, measured, ok)."""
     checks = []
     for r in ratios(rows):
-        if r["mode"] != "fwdbwd":
+        wanted = _target_peers(r["T"], r["B"], r["N"], r["dtype"], device) if r["mode"] == "fwdbwd" else None
+        if wanted is None:
             continue
         cell = f"T={r['T']} B={r['B']} N={r['N']} {r['dtype']}"
-        if device.type == "cpu" and (r["T"], r["B"], r["N"], r["dtype"]) == (128, 32, 1024, "fp32"):
-            wanted = [("spikingjelly", 10.0), ("snntorch", 50.0)]  # issue 2
-        elif device.type == "cuda" and r["T"] >= 128 and r["B"] * r["N"] >= 2**20:
-            wanted = [("spikingjelly-triton", 1.5), ("snntorch", 30.0)]  # issue 5
+        if device.type == "cuda":
             checks.append((">= 80 % of copy bandwidth", cell, r["impl"], f"{100 * r['copy_fraction']:.0f} %",
                            r["copy_fraction"] >= 0.8))
-        else:
-            continue
         for peer, factor in wanted:
             for name, ratio in r["vs"].items():
                 if name.startswith(peer):
@@ -367,6 +374,8 @@ def markdown(result) -> str:
              f"Command: `{result['command']}`", ""]
     if result.get("note"):
         lines += [f"**Note:** {result['note']}", ""]
+    if result.get("stopped"):
+        lines += [f"**Stopped early:** {result['stopped']}", ""]
     lines += [
         f"Machine: {info.get('gpu', info['cpu'])}" + (f" (host CPU {info['cpu']})" if gpu else "")
         + f", {info['cores']} cores, torch {info['torch']} ({info['torch_threads']} threads), snnkern "
@@ -557,6 +566,7 @@ def run(args, argv) -> Path:
              if not args.impls or any(s in i.name for s in args.impls.split(","))]
     cells = [(T, args.B, bn // args.B, dtype) for dtype in dtypes for bn in bn_list for T in T_list
              if bn % args.B == 0 and T * bn <= max_elements]
+    cells.sort(key=lambda c: _target_peers(*c[:3], SHORT[c[3]], device) is None)  # --deadline cuts the tail
     timing = dict(budget=args.budget, min_runs=args.min_runs, max_runs=args.max_runs, max_call=args.max_call)
 
     info = machine_info(device)
@@ -575,30 +585,50 @@ def run(args, argv) -> Path:
     print(f"{slug}: {len(cells)} cells x {len(impls)} implementations x {modes}; out {out}", flush=True)
     copy_gbps = copy_bandwidth(device, **timing)
     print(f"copy bandwidth {copy_gbps:.1f} GB/s", flush=True)
-    # the two single shapes first: the grid is what --deadline cuts short
     on_shape = args.on_shape or ([16, 500, 16384] if gpu else [16, 500, 4096])
-    on_rows = open_neuromorphic(impls, on_shape, torch.float32, device, dict(timing, min_runs=3), deadline, log) \
-        if on_shape != [0] else []
-    kept = retained(impls, args.retained_T, args.B, 1024, device, deadline, log) if args.retained_T else []
-    rows = sweep(impls, cells, modes, device, timing, deadline, log)
-    add_bandwidth(rows, copy_gbps)
-    result = dict(
-        slug=slug, date=date, command="python -m bench " + shlex.join(argv), note=args.note, machine=info,
-        load=[load_start, " ".join(f"{v:.2f}" for v in os.getloadavg())], copy_gbps=copy_gbps, rows=rows,
-        retained=kept, open_neuromorphic=on_rows, notes={i.name: i.note for i in impls}, seconds=time.perf_counter() - started)
+    on_rows, kept, rows, stopped = [], [], [], None
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # how timeout(1) stops bench/gpu_check.sh's stage
+    try:  # the two single shapes first: the grid is what --deadline cuts short
+        if on_shape != [0]:
+            open_neuromorphic(impls, on_shape, torch.float32, device, dict(timing, min_runs=3), deadline, log, on_rows)
+        if args.retained_T:
+            retained(impls, args.retained_T, args.B, 1024, device, deadline, log, kept)
+        sweep(impls, cells, modes, device, timing, deadline, log, rows)
+    except KeyboardInterrupt:
+        stopped = "interrupted (SIGTERM or Ctrl-C); the results hold what was measured before"
+        print(stopped, flush=True)
+    finally:  # written whatever stopped the measurements
+        signal.signal(signal.SIGTERM, previous)
+        add_bandwidth(rows, copy_gbps)
+        result = dict(
+            slug=slug, date=date, command="python -m bench " + shlex.join(argv), note=args.note, machine=info,
+            load=[load_start, " ".join(f"{v:.2f}" for v in os.getloadavg())], copy_gbps=copy_gbps, rows=rows,
+            retained=kept, open_neuromorphic=on_rows, notes={i.name: i.note for i in impls}, stopped=stopped,
+            seconds=time.perf_counter() - started)
+        write_results(result, out)
+    return out
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def write_results(result, out: Path) -> None:
+    """results.json, machine.json, results.md, time_vs_T.png and summary.txt in out; the summary printed."""
     (out / "results.json").write_text(json.dumps(result, indent=1, default=str))
-    (out / "machine.json").write_text(json.dumps(info, indent=1))
+    (out / "machine.json").write_text(json.dumps(result["machine"], indent=1))
     (out / "results.md").write_text(markdown(result))
-    plot(rows, out / "time_vs_T.png")
+    plot(result["rows"], out / "time_vs_T.png")
     (out / "summary.txt").write_text(summary(result) + "\n")
     print(summary(result), flush=True)
     print(f"wrote {out}/results.md, results.json, machine.json, summary.txt, time_vs_T.png", flush=True)
-    return out
 
 
 def summary(result) -> str:
     """The short table printed last: targets, then ours vs each peer at fwd+bwd."""
     lines = [f"copy bandwidth {result['copy_gbps']:.1f} GB/s"]
+    if result.get("stopped"):
+        lines.insert(0, f"STOPPED EARLY: {result['stopped']}")
     for t, cell, ours, measured, ok in targets(result["rows"], torch.device(result["machine"]["device"])):
         lines.append(f"{'PASS' if ok else 'FAIL'}  {t:40s} {cell:28s} {ours:16s} {measured}")
     for r in ratios(result["rows"]):

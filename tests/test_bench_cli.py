@@ -34,3 +34,30 @@ def test_unknown_command_is_refused(capsys):
         main(["kernel"])
     assert exit_info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_kernels_writes_what_it_measured_when_stopped(tmp_path, monkeypatch):
+    """SIGTERM (how timeout(1) ends bench/gpu_check.sh's stage) in the middle of the grid: the results
+    written hold the cells measured before, and say that the run was stopped. The target cell runs first."""
+    import json
+    import os
+    import signal
+
+    from bench import kernels
+
+    measured = kernels.sweep
+
+    def sweep_then_terminate(impls, cells, *args):
+        measured(impls, cells[:1], *args)
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("SIGTERM did not stop the run")
+
+    monkeypatch.setattr(kernels, "sweep", sweep_then_terminate)
+    main(["kernels", "--device", "cpu", "--T", "16,128", "--BN", "2**10,2**15", "--dtypes", "float32",
+          "--modes", "fwdbwd", "--impls", "snnkern-torch", "--budget", "0.01", "--min-runs", "2",
+          "--on-shape", "0", "--retained-T", "0", "--out", str(tmp_path)])
+    result = json.loads((tmp_path / "results.json").read_text())
+    assert "interrupted" in result["stopped"] and "STOPPED EARLY" in (tmp_path / "summary.txt").read_text()
+    assert [(r["T"], r["B"] * r["N"]) for r in result["rows"]] == [(128, 2**15)]
+    assert result["rows"][0]["median_s"] > 0
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
