@@ -23,7 +23,7 @@ def main(argv=None) -> int:
         try:  # a command whose dependencies are missing (training needs the rl extra) leaves the others working
             module = importlib.import_module(f"bench.{name}")
         except ImportError as error:
-            command.set_defaults(module=None, missing=(error.name or str(error)).split(".")[0])
+            command.set_defaults(module=None, missing=error.name.split(".")[0] if error.name else str(error))
             continue
         module.add_arguments(command)
         command.set_defaults(module=module)

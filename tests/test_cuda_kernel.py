@@ -195,7 +195,8 @@ def test_gpu_triton_does_not_recompile_for_new_sizes_or_slopes():
     from snnkern.backends import triton as backend
 
     def compiled_kernels():
-        return sum(len(cache[0]) for kernel in (backend._kernels()._lif_fwd_kernel, backend._kernels()._lif_bwd_kernel)
+        kernels = backend._kernels()
+        return sum(len(cache[0]) for kernel in (kernels._lif_fwd_kernel, kernels._lif_bwd_kernel)
                    for cache in kernel.device_caches.values())
 
     def step(T, B, N, slope):
